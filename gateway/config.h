@@ -1,0 +1,100 @@
+/* config.h - the gateway's configuration: an immutable snapshot.
+ *
+ * One descriptor table in config.c ({section, key, type, default, min, max,
+ * offset, doc}) drives the inih handler, defaults, `gateway -t`,
+ * `gateway --help-config` and the test that keeps conf/gateway.conf and
+ * docs/configuration.md in sync with the parser.
+ *
+ * A snapshot is built once (file or command line), validated, and never
+ * written afterwards; reload builds a new one and swaps a pointer.
+ * Durations are stored in milliseconds, sizes in bytes.
+ */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "core/addr.h"
+#include "core/log.h"
+
+/* One [routes] entry: host = addr[, addr...] */
+struct config_route {
+	char *host;            /* normalised (lowercase, no port/dot) */
+	struct gw_addr *addrs; /* upstream endpoints, at least one */
+	size_t naddrs;
+};
+
+struct gw_config {
+	/* [gateway] */
+	struct gw_addr *listen;   /* listen addresses (repeatable key) */
+	size_t nlisten;
+	unsigned workers;         /* processes; 0 means "auto" = CPUs */
+	unsigned max_connections; /* client connections per worker */
+	unsigned drain_timeout_ms;
+	struct gw_cidr *trusted_proxies; /* peers whose X-Forwarded-* we keep */
+	size_t ntrusted_proxies;
+
+	/* [client] */
+	size_t header_max_bytes;       /* request head size limit -> 431 */
+	unsigned header_max_count;     /* request header fields -> 431 */
+	unsigned header_timeout_ms;    /* whole head must arrive -> 408 */
+	unsigned keepalive_timeout_ms; /* idle between requests */
+	unsigned keepalive_requests;   /* requests per connection */
+	unsigned body_timeout_ms;      /* idle while reading a body -> 408 */
+	unsigned send_timeout_ms;      /* idle while client reads a response */
+	size_t buffer_size;            /* per-direction buffer high mark */
+
+	/* [upstream] */
+	unsigned connect_timeout_ms;    /* -> 504 */
+	unsigned first_byte_timeout_ms; /* request sent, no response -> 504 */
+	unsigned read_timeout_ms;       /* idle during response body */
+	unsigned up_send_timeout_ms;    /* idle while app reads request */
+	unsigned keepalive_max_idle;    /* idle pooled connections/address */
+	unsigned keepalive_idle_timeout_ms;
+	unsigned tunnel_idle_timeout_ms; /* WebSocket / upgrade idle */
+	size_t response_header_max_bytes;
+
+	/* [log] */
+	enum gw_log_level log_level;
+	char *access_log; /* "-" stdout, "off", or a path */
+
+	/* [routes] */
+	struct config_route *routes;
+	size_t nroutes;
+};
+
+/* A snapshot with every default and no routes or listeners. */
+struct gw_config *config_create_default(void);
+
+/* Parse an INI file into a new snapshot. On error returns NULL and writes
+ * "FILE:LINE: [section] key: reason" into err. */
+struct gw_config *config_load_file(const char *path, char *err, size_t errlen);
+
+/* Same, from memory (unit tests, fuzzing); name is used in messages. */
+struct gw_config *config_load_string(const char *text, const char *name,
+				     char *err, size_t errlen);
+
+/* Command-line quick mode helpers, on a snapshot being built:
+ * "ADDR:PORT" listener and "HOST=ADDR[,ADDR]" route. Return 0, or -1 with
+ * a reason in err. */
+int config_add_listen(struct gw_config *cfg, const char *addr, char *err,
+		      size_t errlen);
+int config_add_route(struct gw_config *cfg, const char *spec, char *err,
+		     size_t errlen);
+
+/* Final checks after all sources are applied (at least one listener, ...).
+ * Returns 0, or -1 with err. */
+int config_finalize(struct gw_config *cfg, char *err, size_t errlen);
+
+/* True when the peer address is inside trusted_proxies. */
+bool config_peer_trusted(const struct gw_config *cfg, const struct gw_addr *a);
+
+/* Print every key with its default and one-line doc (--help-config). */
+void config_print_help(FILE *out);
+
+/* Free a snapshot; NULL is fine. */
+void config_destroy(struct gw_config *cfg);
+
+#endif

@@ -1,0 +1,38 @@
+/* addr.h - numeric socket addresses: parse, format, compare, CIDR match. */
+#ifndef GW_CORE_ADDR_H
+#define GW_CORE_ADDR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct gw_addr {
+	struct sockaddr_storage ss; /* AF_INET or AF_INET6 */
+	socklen_t len;              /* bytes of ss in use */
+	char text[64];              /* "1.2.3.4:80" or "[::1]:80" */
+};
+
+/* Parse "IPv4:port", "[IPv6]:port" or "localhost:port" (-> 127.0.0.1).
+ * Names other than localhost are refused: resolution must never block the
+ * loop. Returns 0, or -1 with *err set to a static reason. */
+int gw_addr_parse(const char *s, struct gw_addr *out, const char **err);
+/* Fill out from a sockaddr (accepted peer), formatting text. */
+void gw_addr_from_sockaddr(struct gw_addr *out, const struct sockaddr *sa,
+			   socklen_t len);
+/* Write just the IP ("1.2.3.4" / "::1", no brackets or port) into buf. */
+const char *gw_addr_ip(const struct gw_addr *a, char *buf, size_t bufsz);
+bool gw_addr_eq(const struct gw_addr *a, const struct gw_addr *b);
+
+struct gw_cidr {
+	int family;        /* AF_INET or AF_INET6 */
+	uint8_t net[16];   /* network bytes (4 used for IPv4) */
+	unsigned prefix;   /* prefix length in bits */
+};
+
+/* Parse "10.0.0.0/8", "::1/128" or a bare address (full-length prefix).
+ * Returns 0 or -1 with *err. */
+int gw_cidr_parse(const char *s, struct gw_cidr *out, const char **err);
+/* True when the address (IPv4-mapped IPv6 counts as IPv4) is inside. */
+bool gw_cidr_match(const struct gw_cidr *c, const struct gw_addr *a);
+
+#endif
