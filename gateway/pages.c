@@ -1,0 +1,100 @@
+/* pages.c - fixed error pages. */
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "pages.h"
+#include "core/compat.h"
+
+struct page {
+	int status;
+	const char *reason;
+	const char *text; /* one sentence for a person, no internals */
+};
+
+static const struct page pages[] = {
+	{100, "Continue", NULL},
+	{101, "Switching Protocols", NULL},
+	{200, "OK", NULL},
+	{204, "No Content", NULL},
+	{304, "Not Modified", NULL},
+	{400, "Bad Request", "The request could not be understood."},
+	{401, "Unauthorized", "Please sign in to open this app."},
+	{403, "Forbidden", "You do not have access to this app."},
+	{404, "Not Found", "There is no app at this address."},
+	{408, "Request Timeout", "The request took too long to arrive."},
+	{413, "Content Too Large", "The request is too large."},
+	{431, "Request Header Fields Too Large",
+	 "The request headers are too large."},
+	{500, "Internal Server Error", "Something went wrong on our side."},
+	{501, "Not Implemented", "This kind of request is not supported."},
+	{502, "Bad Gateway", "The app did not answer correctly."},
+	{503, "Service Unavailable",
+	 "The app is not available right now. Please try again shortly."},
+	{504, "Gateway Timeout", "The app took too long to answer."},
+	{505, "HTTP Version Not Supported",
+	 "This HTTP version is not supported."},
+};
+
+static const struct page *find(int status)
+{
+	for (size_t i = 0; i < GW_ARRAY_LEN(pages); i++)
+		if (pages[i].status == status)
+			return &pages[i];
+	return NULL;
+}
+
+const char *pages_reason(int status)
+{
+	const struct page *p = find(status);
+	return p ? p->reason : "Unknown";
+}
+
+int pages_write(struct evbuffer *out, int status, const struct pages_opts *o)
+{
+	const struct page *p = find(status);
+	const char *reason = p ? p->reason : "Error";
+	const char *text = p && p->text ? p->text : "The request failed.";
+	char body[1024];
+	int blen;
+
+	if (o->html)
+		blen = snprintf(body, sizeof(body),
+				"<!doctype html>\n<html lang=\"en\"><head>"
+				"<meta charset=\"utf-8\"><meta name=\"viewport\" "
+				"content=\"width=device-width\"><title>%d %s"
+				"</title><style>body{font:16px/1.5 system-ui,"
+				"sans-serif;max-width:36em;margin:4em auto;"
+				"padding:0 1em;color:#222}h1{font-size:1.4em}"
+				"</style></head><body><h1>%d %s</h1><p>%s</p>"
+				"</body></html>\n",
+				status, reason, status, reason, text);
+	else
+		blen = snprintf(body, sizeof(body), "%d %s: %s\n", status,
+				reason, text);
+	if (blen < 0 || (size_t)blen >= sizeof(body))
+		return -1;
+
+	char retry[48] = "";
+	if (o->retry_after)
+		snprintf(retry, sizeof(retry), "Retry-After: %u\r\n",
+			 o->retry_after);
+	if (evbuffer_add_printf(out,
+				"HTTP/1.1 %d %s\r\n"
+				"Content-Type: %s\r\n"
+				"Content-Length: %d\r\n"
+				"Cache-Control: no-store\r\n"
+				"X-Content-Type-Options: nosniff\r\n"
+				"%s%s\r\n",
+				status, reason,
+				o->html ? "text/html; charset=utf-8"
+					: "text/plain; charset=utf-8",
+				blen, retry,
+				o->close ? "Connection: close\r\n" : "") < 0)
+		return -1;
+	if (o->head_only)
+		return 0;
+	if (evbuffer_add(out, body, (size_t)blen) != 0)
+		return -1;
+	return blen;
+}

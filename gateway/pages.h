@@ -1,0 +1,29 @@
+/* pages.h - the few responses the gateway writes itself (404, 502, ...).
+ *
+ * Small, fixed texts: HTML for browsers (Accept lists text/html), plain
+ * text otherwise. Nothing internal (addresses, errno, versions) is ever put
+ * in a page; the details go to the error log.
+ */
+#ifndef GW_PAGES_H
+#define GW_PAGES_H
+
+#include <stdbool.h>
+
+struct evbuffer;
+
+struct pages_opts {
+	bool html;      /* client prefers HTML */
+	bool close;     /* add "Connection: close" */
+	bool head_only; /* HEAD request: head without body */
+	unsigned retry_after; /* seconds for Retry-After; 0 = none */
+};
+
+/* Append a complete HTTP/1.1 response for status to out. Unknown status
+ * codes get a generic page. Returns the number of body bytes (0 for HEAD),
+ * or -1 when out cannot grow. */
+int pages_write(struct evbuffer *out, int status, const struct pages_opts *o);
+
+/* Standard reason phrase ("Not Found"), or "Unknown". */
+const char *pages_reason(int status);
+
+#endif

@@ -1,0 +1,55 @@
+/* upstream.h - connections to apps: non-blocking connect and a keep-alive
+ * pool per upstream address.
+ *
+ * Ownership: a bufferevent returned by upstream_connect() or
+ * upstream_pool_take() belongs to the caller, who either frees it or gives
+ * it back with upstream_pool_put(). The pool owns idle connections; it
+ * closes one when the app closes it or sends unsolicited bytes, after the
+ * idle timeout, or when the address already has max_idle idle ones.
+ */
+#ifndef GW_UPSTREAM_H
+#define GW_UPSTREAM_H
+
+#include <stdint.h>
+
+#include "core/addr.h"
+
+struct event_base;
+struct bufferevent;
+struct upstream_pool;
+
+struct upstream_stats {
+	uint64_t connects; /* new connections started */
+	uint64_t reuses;   /* requests sent on a pooled connection */
+	uint64_t idle;     /* idle connections in the pool now */
+};
+
+/* max_idle: idle connections kept per address (0 disables pooling). */
+struct upstream_pool *upstream_pool_create(struct event_base *base,
+					   unsigned max_idle,
+					   unsigned idle_timeout_ms);
+
+/* An idle connection to addr, or NULL. Callbacks and timeouts are cleared;
+ * reading and writing are enabled. */
+struct bufferevent *upstream_pool_take(struct upstream_pool *pool,
+				       const struct gw_addr *addr);
+
+/* Give back a connection whose last exchange finished cleanly (nothing
+ * pending in either direction). Takes ownership in every case. */
+void upstream_pool_put(struct upstream_pool *pool, const struct gw_addr *addr,
+		       struct bufferevent *bev);
+
+/* Start a non-blocking connect (TCP_NODELAY). Returns a bufferevent that
+ * reports BEV_EVENT_CONNECTED or an error through the callbacks the caller
+ * sets next, or NULL with *err when no socket could be made (EMFILE). */
+struct bufferevent *upstream_connect(struct upstream_pool *pool,
+				     const struct gw_addr *addr,
+				     const char **err);
+
+void upstream_pool_stats(const struct upstream_pool *pool,
+			 struct upstream_stats *out);
+
+/* Close every idle connection and free the pool; NULL is fine. */
+void upstream_pool_destroy(struct upstream_pool *pool);
+
+#endif
