@@ -1,0 +1,320 @@
+/* main.c - command line, configuration, worker processes.
+ *
+ * The only file that knows every module. With workers = 1 the process is
+ * the worker; with more, this process becomes a small supervisor: it forks
+ * the workers (each binds its own SO_REUSEPORT sockets), forwards
+ * SIGTERM/SIGINT to them, restarts one that crashes (at most once a
+ * second), and exits when all have exited.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "worker.h"
+#include "core/log.h"
+#include "core/compat.h"
+
+#define GATEWAY_VERSION "0.1.0"
+#define MAX_WORKERS 64
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: gateway [-c FILE] [options]\n"
+		"  -c, --config FILE     read the configuration file\n"
+		"  -t, --test            check the configuration and exit\n"
+		"  --listen ADDR:PORT    listen here (repeatable; overrides the "
+		"file's listen)\n"
+		"  --route HOST=ADDR[,ADDR]  route a host (repeatable)\n"
+		"  --workers N|auto      worker processes\n"
+		"  --log-level LEVEL     error|warn|info|debug\n"
+		"  --access-log PATH     file, - (stdout) or off\n"
+		"  --help-config         list every configuration key\n"
+		"  -V, --version         print the version\n"
+		"  -h, --help            this help\n"
+		"Quick start: gateway --listen 127.0.0.1:8080 "
+		"--route app-demo.localhost=127.0.0.1:9001\n");
+}
+
+/* Command-line values applied on top of the file (or the defaults). */
+struct cli {
+	const char *config_path;
+	bool test_only;
+	const char *listen[16];
+	size_t nlisten;
+	const char *routes[256];
+	size_t nroutes;
+	const char *workers;
+	const char *log_level;
+	const char *access_log;
+};
+
+static int parse_args(int argc, char **argv, struct cli *cli)
+{
+	enum { OPT_LISTEN = 256, OPT_ROUTE, OPT_WORKERS, OPT_LOG_LEVEL,
+	       OPT_ACCESS_LOG, OPT_HELP_CONFIG };
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"test", no_argument, NULL, 't'},
+		{"listen", required_argument, NULL, OPT_LISTEN},
+		{"route", required_argument, NULL, OPT_ROUTE},
+		{"workers", required_argument, NULL, OPT_WORKERS},
+		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+		{"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+		{"help-config", no_argument, NULL, OPT_HELP_CONFIG},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int ch;
+	while ((ch = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			cli->config_path = optarg;
+			break;
+		case 't':
+			cli->test_only = true;
+			break;
+		case OPT_LISTEN:
+			if (cli->nlisten == GW_ARRAY_LEN(cli->listen)) {
+				fprintf(stderr, "gateway: too many --listen\n");
+				return 2;
+			}
+			cli->listen[cli->nlisten++] = optarg;
+			break;
+		case OPT_ROUTE:
+			if (cli->nroutes == GW_ARRAY_LEN(cli->routes)) {
+				fprintf(stderr, "gateway: too many --route; "
+						"use a config file\n");
+				return 2;
+			}
+			cli->routes[cli->nroutes++] = optarg;
+			break;
+		case OPT_WORKERS:
+			cli->workers = optarg;
+			break;
+		case OPT_LOG_LEVEL:
+			cli->log_level = optarg;
+			break;
+		case OPT_ACCESS_LOG:
+			cli->access_log = optarg;
+			break;
+		case OPT_HELP_CONFIG:
+			config_print_help(stdout);
+			exit(0);
+		case 'V':
+			printf("gateway %s\n", GATEWAY_VERSION);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "gateway: unexpected argument '%s'\n",
+			argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	return 0;
+}
+
+/* Build the snapshot: file (or defaults), then command-line overrides. */
+static struct gw_config *load_config(const struct cli *cli)
+{
+	char err[512] = "";
+	struct gw_config *cfg =
+		cli->config_path ? config_load_file(cli->config_path, err,
+						    sizeof(err))
+				 : config_create_default();
+	if (!cfg) {
+		fprintf(stderr, "gateway: %s\n", err);
+		return NULL;
+	}
+	if (cli->nlisten) {
+		/* Command-line listeners replace the file's. */
+		free(cfg->listen);
+		cfg->listen = NULL;
+		cfg->nlisten = 0;
+	}
+	for (size_t i = 0; i < cli->nlisten; i++)
+		if (config_add_listen(cfg, cli->listen[i], err, sizeof(err)))
+			goto fail;
+	for (size_t i = 0; i < cli->nroutes; i++)
+		if (config_add_route(cfg, cli->routes[i], err, sizeof(err)))
+			goto fail;
+	if (cli->workers) {
+		char *end = NULL;
+		long n = strtol(cli->workers, &end, 10);
+		if (strcmp(cli->workers, "auto") == 0) {
+			cfg->workers = 0;
+		} else if (!*cli->workers || *end || n < 1 || n > MAX_WORKERS) {
+			snprintf(err, sizeof(err),
+				 "--workers: expected auto or 1-%d, got '%s'",
+				 MAX_WORKERS, cli->workers);
+			goto fail;
+		} else {
+			cfg->workers = (unsigned)n;
+		}
+	}
+	if (cli->log_level &&
+	    !gw_log_level_parse(cli->log_level, &cfg->log_level)) {
+		snprintf(err, sizeof(err),
+			 "--log-level: expected error|warn|info|debug, got '%s'",
+			 cli->log_level);
+		goto fail;
+	}
+	if (cli->access_log) {
+		free(cfg->access_log);
+		cfg->access_log = gw_xstrdup(cli->access_log);
+	}
+	if (config_finalize(cfg, err, sizeof(err)))
+		goto fail;
+	return cfg;
+fail:
+	fprintf(stderr, "gateway: %s\n", err);
+	config_destroy(cfg);
+	return NULL;
+}
+
+static int run_worker(const struct gw_config *cfg)
+{
+	char err[512] = "";
+	struct worker *w = worker_create(cfg, err, sizeof(err));
+	if (!w) {
+		gw_log(GW_LOG_ERROR, "main", "%s", err);
+		return 1;
+	}
+	int rc = worker_run(w);
+	worker_destroy(w);
+	return rc;
+}
+
+/* ---- supervisor (workers > 1) --------------------------------------------- */
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static pid_t spawn(const struct gw_config *cfg)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		_exit(run_worker(cfg));
+	}
+	if (pid < 0)
+		gw_log_errno(GW_LOG_ERROR, "main", "fork");
+	return pid;
+}
+
+static int supervise(const struct gw_config *cfg, unsigned n)
+{
+	pid_t pids[MAX_WORKERS] = {0};
+	time_t started[MAX_WORKERS] = {0};
+	struct sigaction sa = {.sa_handler = on_stop_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	for (unsigned i = 0; i < n; i++) {
+		pids[i] = spawn(cfg);
+		started[i] = time(NULL);
+	}
+	int rc = 0;
+	bool forwarded = false;
+	for (;;) {
+		if (stop_signal && !forwarded) {
+			for (unsigned i = 0; i < n; i++)
+				if (pids[i] > 0)
+					kill(pids[i], (int)stop_signal);
+			forwarded = true;
+		}
+		int status;
+		pid_t pid = waitpid(-1, &status, 0);
+		if (pid < 0) {
+			if (errno == EINTR)
+				continue;
+			break; /* ECHILD: all gone */
+		}
+		for (unsigned i = 0; i < n; i++) {
+			if (pids[i] != pid)
+				continue;
+			pids[i] = 0;
+			if (stop_signal)
+				break;
+			if (WIFEXITED(status) && time(NULL) - started[i] < 2) {
+				/* A worker that fails at start (bind error) will
+				 * fail again: give up as a whole. */
+				gw_log(GW_LOG_ERROR, "main",
+				       "worker %d failed at start (status %d); "
+				       "stopping", (int)pid, WEXITSTATUS(status));
+				rc = 1;
+				stop_signal = SIGTERM;
+				break;
+			}
+			gw_log(GW_LOG_ERROR, "main",
+			       "worker %d %s %d; starting a new one", (int)pid,
+			       WIFSIGNALED(status) ? "killed by signal"
+						   : "exited with",
+			       WIFSIGNALED(status) ? WTERMSIG(status)
+						   : WEXITSTATUS(status));
+			if (time(NULL) == started[i])
+				sleep(1);
+			pids[i] = spawn(cfg);
+			started[i] = time(NULL);
+			break;
+		}
+	}
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = {0};
+	int rc = parse_args(argc, argv, &cli);
+	if (rc)
+		return rc;
+	struct gw_config *cfg = load_config(&cli);
+	if (!cfg)
+		return 1;
+	if (cli.test_only) {
+		printf("gateway: configuration %s is valid\n",
+		       cli.config_path ? cli.config_path : "(command line)");
+		config_destroy(cfg);
+		return 0;
+	}
+	gw_log_threshold = cfg->log_level;
+	signal(SIGPIPE, SIG_IGN);
+	if (gw_access_log_open(cfg->access_log) != 0) {
+		gw_log_errno(GW_LOG_ERROR, "main", "cannot open access log %s",
+			     cfg->access_log);
+		config_destroy(cfg);
+		return 1;
+	}
+	unsigned n = cfg->workers;
+	if (n == 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		n = cpus > 0 ? (unsigned)cpus : 1;
+		if (n > MAX_WORKERS)
+			n = MAX_WORKERS;
+	}
+	rc = n == 1 ? run_worker(cfg) : supervise(cfg, n);
+	gw_access_log_close();
+	config_destroy(cfg);
+	return rc;
+}

@@ -1,0 +1,663 @@
+/* proxy.c - client side of the exchange machine: accept, read and route
+ * request heads, relay request bodies, local error responses, keep-alive,
+ * pipelining, access log. The upstream leg lives in proxy_up.c.
+ */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <http_parser.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "pages.h"
+#include "proxy_int.h"
+#include "routes.h"
+#include "tunnel.h"
+#include "core/log.h"
+#include "core/compat.h"
+
+static const struct {
+	int status;
+	const char *text;
+} proxy_errors[PROXY_ERR_COUNT] = {
+#define X(name, st, txt) [PROXY_ERR_##name] = {st, txt},
+	PROXY_ERRORS(X)
+#undef X
+};
+
+static void conn_process(struct conn *c);
+static void timer_cb(evutil_socket_t fd, short what, void *arg);
+
+static struct timeval tv_ms(unsigned ms)
+{
+	return (struct timeval){.tv_sec = ms / 1000,
+				.tv_usec = (ms % 1000) * 1000};
+}
+
+/* ---- lifetime --------------------------------------------------------- */
+
+void conn_enter(struct conn *c)
+{
+	c->refs++;
+}
+
+static void conn_free(struct conn *c)
+{
+	struct proxy *px = c->px;
+	TAILQ_REMOVE(&px->conns, c, link);
+	px->stats.open--;
+	free(c->req_hdrs);
+	free(c->resp_hdrs);
+	free(c);
+	if (px->count_cb)
+		px->count_cb(px->count_arg, px->stats.open);
+}
+
+void conn_leave(struct conn *c)
+{
+	if (--c->refs == 0 && c->dead)
+		conn_free(c);
+}
+
+static void exchange_reset(struct conn *c)
+{
+	free(c->x.head_buf);
+	free(c->x.resp_buf);
+	memset(&c->x, 0, sizeof(c->x));
+}
+
+/* Close now: both sockets, timers, exchange. The struct itself goes when
+ * the last running callback leaves. Safe to call twice. */
+void conn_close(struct conn *c)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	up_release(c, false);
+	if (c->tunnel) {
+		struct tunnel *t = c->tunnel;
+		c->tunnel = NULL;
+		tunnel_abort(t); /* calls back into tunnel_done, which is a no-op
+				    for a dead conn */
+	}
+	if (c->bev) {
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	}
+	if (c->timer) {
+		event_free(c->timer);
+		c->timer = NULL;
+	}
+	exchange_reset(c);
+	if (c->refs == 0)
+		conn_free(c);
+}
+
+static void conn_set(struct conn *c, enum conn_state s)
+{
+	c->state = s;
+}
+
+/* Client socket timeouts: read_ms idle while reading (0 = none, the
+ * exchange's own timer rules), send_timeout while writing. */
+void conn_client_timeouts(struct conn *c, unsigned read_ms)
+{
+	struct timeval rt = tv_ms(read_ms);
+	struct timeval wt = tv_ms(c->px->cfg->send_timeout_ms);
+	bufferevent_set_timeouts(c->bev, read_ms ? &rt : NULL, &wt);
+}
+
+/* ---- access log -------------------------------------------------------- */
+
+void conn_access_log(struct conn *c)
+{
+	if (!gw_access_log_enabled())
+		return;
+	const struct exchange *x = &c->x;
+	char line[4096], target[2048], method[64], tbuf[32];
+	uint64_t now = gw_now_ms();
+
+	gw_log_escape(method, sizeof(method), x->req.method_name.p,
+		      x->req.method_name.len);
+	gw_log_escape(target, sizeof(target), x->req.target.p,
+		      x->req.target.len);
+	time_t secs = (time_t)(gw_wall_ms() / 1000);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+	char up_ms[24] = "-";
+	if (x->t_up_head)
+		snprintf(up_ms, sizeof(up_ms), "%llu",
+			 (unsigned long long)(x->t_up_head - x->t_up_start));
+	int n = snprintf(line, sizeof(line),
+			 "%s %s %s \"%s %s HTTP/%u.%u\" %d %llu %s %llu\n",
+			 tbuf, c->peer_ip, x->host[0] ? x->host : "-",
+			 method[0] ? method : "-", target[0] ? target : "-",
+			 x->req.major, x->req.minor, x->status,
+			 (unsigned long long)x->bytes_out, up_ms,
+			 (unsigned long long)(now - x->t_start));
+	if (n > 0)
+		gw_access_log_write(line, (size_t)n < sizeof(line)
+						  ? (size_t)n
+						  : sizeof(line) - 1);
+}
+
+/* ---- local responses ---------------------------------------------------- */
+
+static bool wants_html(const struct http1_head *req)
+{
+	const struct http1_header *h = http1_head_get(req, "Accept");
+	if (!h)
+		return false;
+	for (size_t i = 0; i + 9 <= h->value.len; i++)
+		if (gw_str_ieq_cstr(gw_str_make(h->value.p + i, 9), "text/html"))
+			return true;
+	return false;
+}
+
+/* Start flushing and close once the output is empty. */
+static void conn_linger_close(struct conn *c)
+{
+	if (!c->bev || evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		conn_close(c);
+		return;
+	}
+	conn_set(c, CONN_CLOSING);
+	if (c->timer)
+		event_del(c->timer);
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	struct timeval tv = tv_ms(c->px->cfg->send_timeout_ms);
+	bufferevent_set_timeouts(c->bev, NULL, &tv);
+	bufferevent_enable(c->bev, EV_WRITE);
+}
+
+/* The exchange failed. Before any response byte the client gets an error
+ * page; after, the only honest signal left is closing the connection. */
+void conn_fail(struct conn *c, enum proxy_err err, const char *detail)
+{
+	struct exchange *x = &c->x;
+	int status = proxy_errors[err].status;
+	enum gw_log_level lvl = status >= 500 ? GW_LOG_WARN : GW_LOG_INFO;
+	gw_log(lvl, "proxy", "%s %s: %s%s%s (%d)", c->peer_ip,
+	       x->host[0] ? x->host : "-", proxy_errors[err].text,
+	       detail ? ": " : "", detail ? detail : "", status);
+
+	bool body_pending = x->req_started ? !x->req_done
+					   : x->req.framing != HTTP1_BODY_NONE;
+	up_release(c, false);
+	if (x->resp_started || !c->bev) {
+		x->status = x->status ? x->status : status;
+		conn_access_log(c);
+		conn_close(c);
+		return;
+	}
+	/* A request whose body we did not consume, or whose head we could not
+	 * parse, leaves the stream unframed: close after the page. */
+	bool close = body_pending || err == PROXY_ERR_BAD_REQUEST ||
+		     err == PROXY_ERR_HEAD_TOO_LARGE ||
+		     err == PROXY_ERR_HEADER_TIMEOUT ||
+		     err == PROXY_ERR_BODY_TIMEOUT ||
+		     err == PROXY_ERR_VERSION ||
+		     err == PROXY_ERR_NOT_IMPLEMENTED || c->client_eof ||
+		     c->px->draining || !x->req.keep_alive || x->req.major == 0 ||
+		     c->nreq >= c->px->cfg->keepalive_requests;
+	struct pages_opts po = {
+		.html = x->req.hdrs ? wants_html(&x->req) : false,
+		.close = close,
+		.head_only = x->req.method == HTTP_HEAD && x->req.major,
+	};
+	int n = pages_write(bufferevent_get_output(c->bev), status, &po);
+	x->status = status;
+	x->bytes_out = n > 0 ? (uint64_t)n : 0;
+	conn_access_log(c);
+	if (close) {
+		conn_linger_close(c);
+		return;
+	}
+	exchange_reset(c);
+	conn_set(c, CONN_IDLE);
+	conn_process(c);
+}
+
+/* ---- reading and routing a request -------------------------------------- */
+
+static void arm_timer(struct conn *c, unsigned ms)
+{
+	struct timeval tv = tv_ms(ms);
+	event_add(c->timer, &tv);
+}
+
+static int route_request(struct conn *c)
+{
+	struct exchange *x = &c->x;
+	const struct gw_config *cfg = c->px->cfg;
+	struct http1_head *req = &x->req;
+	const char *err = NULL;
+
+	if (req->host_count > 1) {
+		conn_fail(c, PROXY_ERR_BAD_REQUEST, "more than one Host field");
+		return -1;
+	}
+	if (req->host_count == 0 && req->minor >= 1) {
+		conn_fail(c, PROXY_ERR_BAD_REQUEST, "no Host field");
+		return -1;
+	}
+	struct gw_str authority = req->host;
+	x->path = req->target;
+	int form = hostname_split_target(req->target, &authority, &x->path,
+					 &x->path_needs_slash, &err);
+	if (form < 0) {
+		conn_fail(c, PROXY_ERR_BAD_REQUEST, err);
+		return -1;
+	}
+	if (form == 0 && req->host_count == 0) {
+		conn_fail(c, PROXY_ERR_BAD_REQUEST, "no Host field");
+		return -1;
+	}
+	if (hostname_normalize(authority, x->host, &err) != 0) {
+		x->host[0] = '\0';
+		conn_fail(c, PROXY_ERR_BAD_REQUEST, err);
+		return -1;
+	}
+	x->host_out = authority;
+
+	x->upgrade = req->upgrade;
+	if (x->upgrade && gw_str_list_has(req->upgrade_proto, "h2c")) {
+		/* HTTP/2 cleartext upgrade is not offered: ignoring the
+		 * Upgrade field is the RFC 9110 §7.8 way to refuse it. */
+		x->upgrade = false;
+	}
+
+	struct route *r = routes_lookup(c->px->routes, x->host);
+	if (!r) {
+		conn_fail(c, PROXY_ERR_NO_ROUTE, NULL);
+		return -1;
+	}
+	x->up_addr = route_pick(r);
+	(void)cfg;
+	return 0;
+}
+
+/* Try to read one request head from the client input. Returns true when
+ * it made progress (an exchange started or an error was answered). */
+static bool read_head(struct conn *c)
+{
+	const struct gw_config *cfg = c->px->cfg;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct exchange *x = &c->x;
+
+	if (c->state == CONN_IDLE) {
+		/* RFC 9112 §2.2: ignore empty lines before a request-line. */
+		for (;;) {
+			unsigned char b[2];
+			ev_ssize_t got = evbuffer_copyout(in, b, 2);
+			if (got >= 1 && b[0] == '\n')
+				evbuffer_drain(in, 1);
+			else if (got == 2 && b[0] == '\r' && b[1] == '\n')
+				evbuffer_drain(in, 2);
+			else
+				break;
+		}
+		if (evbuffer_get_length(in) == 0)
+			return false;
+		if (c->px->draining && c->nreq > 0)
+			return false;
+		conn_set(c, CONN_HEAD);
+		c->head_scan = 0;
+		x->t_start = gw_now_ms();
+		arm_timer(c, cfg->header_timeout_ms);
+	}
+
+	size_t len = evbuffer_get_length(in);
+	size_t n = len < cfg->header_max_bytes ? len : cfg->header_max_bytes;
+	const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+	size_t head_len = 0;
+	if (http1_find_head_end(p, n, &c->head_scan, &head_len) ==
+	    HTTP1_SCAN_NEED_MORE) {
+		if (len >= cfg->header_max_bytes) {
+			event_del(c->timer);
+			conn_fail(c, PROXY_ERR_HEAD_TOO_LARGE, NULL);
+			return true;
+		}
+		return false;
+	}
+
+	event_del(c->timer);
+	x->head_buf = gw_xmalloc(head_len);
+	x->head_len = head_len;
+	evbuffer_remove(in, x->head_buf, head_len);
+	c->nreq++;
+	c->px->stats.requests++;
+
+	const char *err = NULL;
+	struct http1_limits lim = {.max_headers = cfg->header_max_count};
+	int st = http1_parse_request(x->head_buf, head_len, &lim, c->req_hdrs,
+				     &x->req, &err);
+	if (st != 0) {
+		enum proxy_err e = st == 431   ? PROXY_ERR_HEAD_TOO_LARGE
+				   : st == 501 ? PROXY_ERR_NOT_IMPLEMENTED
+				   : st == 505 ? PROXY_ERR_VERSION
+					       : PROXY_ERR_BAD_REQUEST;
+		x->req.framing = HTTP1_BODY_NONE;
+		conn_fail(c, e, err);
+		return true;
+	}
+	conn_set(c, CONN_EXCHANGE);
+	if (route_request(c) != 0)
+		return true;
+	up_start(c);
+	return true;
+}
+
+/* Handle everything the client input holds, as far as the current state
+ * allows. A loop, not recursion: a pipelined burst of requests answered
+ * locally must not grow the stack. */
+static void conn_process(struct conn *c)
+{
+	if (c->in_process)
+		return; /* the outer call's loop picks up from here */
+	c->in_process = true;
+	while (!c->dead && c->bev &&
+	       (c->state == CONN_IDLE || c->state == CONN_HEAD)) {
+		/* A client that does not read its (local) responses gets no
+		 * more until it does. */
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) >=
+		    c->px->cfg->buffer_size) {
+			bufferevent_disable(c->bev, EV_READ);
+			c->in_process = false;
+			return;
+		}
+		if (!read_head(c))
+			break;
+	}
+	c->in_process = false;
+	if (c->dead || !c->bev)
+		return;
+	if (c->state == CONN_IDLE) {
+		if (c->client_eof || (c->px->draining && c->nreq > 0)) {
+			conn_linger_close(c);
+			return;
+		}
+		if (c->px->cfg->keepalive_timeout_ms == 0 && c->nreq > 0) {
+			conn_linger_close(c);
+			return;
+		}
+		arm_timer(c, c->nreq ? c->px->cfg->keepalive_timeout_ms
+				     : c->px->cfg->header_timeout_ms);
+		conn_client_timeouts(c, 0);
+		bufferevent_enable(c->bev, EV_READ);
+	}
+}
+
+/* ---- request body --------------------------------------------------------- */
+
+/* Move what the client has sent of the body to the upstream. */
+void conn_relay_request(struct conn *c)
+{
+	struct exchange *x = &c->x;
+	if (x->req_done || x->up_state < UP_WAIT_HEAD || !x->up)
+		return;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *out = bufferevent_get_output(x->up);
+	const char *err = NULL;
+	enum body_status st = body_relay_step(&x->req_body, in, out, &err);
+	if (st == BODY_ERROR) {
+		conn_fail(c, PROXY_ERR_BAD_REQUEST, err);
+		return;
+	}
+	if (st == BODY_DONE) {
+		x->req_done = true;
+		/* From now on the app owes us a response. */
+		if (x->up_state == UP_WAIT_HEAD) {
+			struct timeval rt = tv_ms(c->px->cfg->first_byte_timeout_ms);
+			struct timeval wt = tv_ms(c->px->cfg->up_send_timeout_ms);
+			bufferevent_set_timeouts(x->up, &rt, &wt);
+		}
+		conn_client_timeouts(c, 0);
+		return;
+	}
+	if (c->client_eof) {
+		conn_fail(c, PROXY_ERR_BAD_REQUEST,
+			  "client closed in the middle of the request body");
+		return;
+	}
+	if (evbuffer_get_length(out) >= c->px->cfg->buffer_size) {
+		x->client_paused = true;
+		bufferevent_disable(c->bev, EV_READ);
+	} else {
+		conn_client_timeouts(c, c->px->cfg->body_timeout_ms);
+		bufferevent_enable(c->bev, EV_READ);
+	}
+}
+
+/* The upstream drained its output: the client may send more body. */
+void conn_client_resume(struct conn *c)
+{
+	if (!c->x.client_paused || !c->bev)
+		return;
+	c->x.client_paused = false;
+	conn_relay_request(c);
+}
+
+/* ---- end of an exchange ----------------------------------------------------- */
+
+void conn_exchange_done(struct conn *c)
+{
+	struct exchange *x = &c->x;
+	bool reusable = x->req_done && x->resp.keep_alive;
+	up_release(c, reusable);
+	conn_access_log(c);
+	if (x->close_after) {
+		conn_linger_close(c);
+		return;
+	}
+	exchange_reset(c);
+	conn_set(c, CONN_IDLE);
+	conn_process(c);
+}
+
+/* ---- libevent callbacks ------------------------------------------------------ */
+
+static void client_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	conn_enter(c);
+	switch (c->state) {
+	case CONN_IDLE:
+	case CONN_HEAD:
+		conn_process(c);
+		break;
+	case CONN_EXCHANGE:
+		conn_relay_request(c);
+		break;
+	case CONN_TUNNEL:
+	case CONN_CLOSING:
+	case CONN_STATE_COUNT:
+		break;
+	}
+	conn_leave(c);
+}
+
+static void client_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	conn_enter(c);
+	if (c->state == CONN_CLOSING) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			conn_close(c);
+	} else if (c->state == CONN_EXCHANGE) {
+		up_resume(c);
+	} else if (c->state == CONN_IDLE || c->state == CONN_HEAD) {
+		/* Local responses drained: look at pipelined requests again. */
+		conn_process(c);
+	}
+	conn_leave(c);
+}
+
+static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	conn_enter(c);
+	if (what & BEV_EVENT_TIMEOUT) {
+		if ((what & BEV_EVENT_READING) && c->state == CONN_EXCHANGE &&
+		    !c->x.req_done)
+			conn_fail(c, PROXY_ERR_BODY_TIMEOUT, NULL);
+		else {
+			gw_log(GW_LOG_DEBUG, "proxy", "%s: client send timeout",
+			       c->peer_ip);
+			conn_close(c);
+		}
+	} else if (what & BEV_EVENT_ERROR) {
+		gw_log(GW_LOG_DEBUG, "proxy", "%s: client connection error: %s",
+		       c->peer_ip,
+		       evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		if (c->state == CONN_EXCHANGE && c->x.up_state != UP_NONE)
+			conn_access_log(c);
+		conn_close(c);
+	} else if (what & BEV_EVENT_EOF) {
+		c->client_eof = true;
+		switch (c->state) {
+		case CONN_IDLE:
+		case CONN_HEAD:
+		case CONN_CLOSING:
+			/* Whatever complete requests are buffered were already
+			 * handled; a partial head is dropped. */
+			if (c->state == CONN_CLOSING)
+				break;
+			if (evbuffer_get_length(bufferevent_get_output(bev)))
+				conn_linger_close(c);
+			else
+				conn_close(c);
+			break;
+		case CONN_EXCHANGE:
+			/* The response can still be written to a half-closed
+			 * connection; a request body cut short cannot be. */
+			if (!c->x.req_done && c->x.up_state >= UP_WAIT_HEAD)
+				conn_relay_request(c);
+			else if (!c->x.req_done &&
+				 c->x.req.framing != HTTP1_BODY_NONE) {
+				/* still connecting: fail when relaying */
+			}
+			break;
+		case CONN_TUNNEL:
+		case CONN_STATE_COUNT:
+			break;
+		}
+	}
+	conn_leave(c);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	conn_enter(c);
+	if (c->state == CONN_HEAD) {
+		c->x.req.major = 0; /* no parsed head: plain text, close */
+		conn_fail(c, PROXY_ERR_HEADER_TIMEOUT, NULL);
+	} else if (c->state == CONN_IDLE) {
+		conn_close(c);
+	}
+	conn_leave(c);
+}
+
+/* ---- the proxy ------------------------------------------------------------------ */
+
+struct proxy *proxy_create(const struct proxy_params *p)
+{
+	struct proxy *px = gw_xcalloc(1, sizeof(*px));
+	px->base = p->base;
+	px->cfg = p->cfg;
+	px->routes = p->routes;
+	px->pool = p->pool;
+	px->count_cb = p->count_cb;
+	px->count_arg = p->count_arg;
+	TAILQ_INIT(&px->conns);
+	return px;
+}
+
+void proxy_accept(struct proxy *px, evutil_socket_t fd,
+		  const struct sockaddr *sa, int salen)
+{
+	const struct gw_config *cfg = px->cfg;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+	struct conn *c = gw_xcalloc(1, sizeof(*c));
+	c->px = px;
+	c->bev = bufferevent_socket_new(px->base, fd,
+					BEV_OPT_CLOSE_ON_FREE |
+						BEV_OPT_DEFER_CALLBACKS);
+	c->timer = evtimer_new(px->base, timer_cb, c);
+	if (!c->bev || !c->timer) {
+		/* Memory pressure: drop this client, keep the proxy. */
+		if (c->bev)
+			bufferevent_free(c->bev);
+		else
+			evutil_closesocket(fd);
+		if (c->timer)
+			event_free(c->timer);
+		free(c);
+		return;
+	}
+	gw_addr_from_sockaddr(&c->peer, sa, (socklen_t)salen);
+	gw_addr_ip(&c->peer, c->peer_ip, sizeof(c->peer_ip));
+	c->peer_trusted = config_peer_trusted(cfg, &c->peer);
+	c->req_hdrs = gw_xcalloc(cfg->header_max_count, sizeof(*c->req_hdrs));
+	c->resp_hdrs = gw_xcalloc(cfg->header_max_count, sizeof(*c->resp_hdrs));
+
+	size_t rd_high = cfg->buffer_size > cfg->header_max_bytes
+				 ? cfg->buffer_size
+				 : cfg->header_max_bytes + 1;
+	bufferevent_setwatermark(c->bev, EV_READ, 0, rd_high);
+	bufferevent_setwatermark(c->bev, EV_WRITE, cfg->buffer_size / 2, 0);
+	bufferevent_setcb(c->bev, client_read_cb, client_write_cb,
+			  client_event_cb, c);
+	conn_client_timeouts(c, 0);
+
+	TAILQ_INSERT_TAIL(&px->conns, c, link);
+	px->stats.open++;
+	px->stats.connections++;
+	if (px->count_cb)
+		px->count_cb(px->count_arg, px->stats.open);
+
+	conn_set(c, CONN_IDLE);
+	arm_timer(c, cfg->header_timeout_ms);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+void proxy_shutdown(struct proxy *px)
+{
+	px->draining = true;
+	struct conn *c, *next;
+	for (c = TAILQ_FIRST(&px->conns); c; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c->state == CONN_IDLE &&
+		    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+			conn_close(c);
+	}
+}
+
+void proxy_get_stats(const struct proxy *px, struct proxy_stats *out)
+{
+	*out = px->stats;
+}
+
+void proxy_destroy(struct proxy *px)
+{
+	if (!px)
+		return;
+	px->count_cb = NULL;
+	while (!TAILQ_EMPTY(&px->conns)) {
+		struct conn *c = TAILQ_FIRST(&px->conns);
+		c->refs = 0;
+		conn_close(c);
+	}
+	free(px);
+}

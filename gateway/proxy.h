@@ -1,0 +1,54 @@
+/* proxy.h - client connections and their exchanges (one worker's share).
+ *
+ * A connection carries one exchange at a time; pipelined requests wait in
+ * the connection's input buffer and are answered in order. The exchange
+ * machine: READ_HEAD -> ROUTE -> CONNECT_UP -> SEND/RELAY -> DONE, with a
+ * switch to a tunnel after 101 (docs/architecture.md has the diagram).
+ */
+#ifndef GW_PROXY_H
+#define GW_PROXY_H
+
+#include <event2/util.h>
+#include <stdint.h>
+
+struct event_base;
+struct gw_config;
+struct routes;
+struct upstream_pool;
+struct sockaddr;
+struct proxy;
+
+/* Called whenever the number of open client connections changes. */
+typedef void (*proxy_count_cb)(void *arg, unsigned count);
+
+struct proxy_params {
+	struct event_base *base;
+	const struct gw_config *cfg; /* must outlive the proxy */
+	struct routes *routes;       /* must outlive the proxy */
+	struct upstream_pool *pool;  /* must outlive the proxy */
+	proxy_count_cb count_cb;     /* may be NULL */
+	void *count_arg;
+};
+
+struct proxy_stats {
+	uint64_t connections; /* accepted so far */
+	uint64_t requests;    /* exchanges started */
+	unsigned open;        /* client connections open now */
+};
+
+struct proxy *proxy_create(const struct proxy_params *p);
+
+/* Take ownership of an accepted, non-blocking client socket. */
+void proxy_accept(struct proxy *px, evutil_socket_t fd,
+		  const struct sockaddr *sa, int salen);
+
+/* Graceful stop: idle connections close now; the others finish their
+ * current exchange with "Connection: close". */
+void proxy_shutdown(struct proxy *px);
+
+void proxy_get_stats(const struct proxy *px, struct proxy_stats *out);
+
+/* Close everything at once and free; NULL is fine. */
+void proxy_destroy(struct proxy *px);
+
+#endif

@@ -1,0 +1,160 @@
+/* proxy_int.h - private to proxy.c and proxy_up.c: the connection and
+ * exchange structures and the functions the two halves call in each other.
+ * Never included from outside gateway/proxy*.c.
+ *
+ * Lifetime: a struct conn is freed only by conn_leave() once it is marked
+ * dead and no callback is running on it (refs == 0). Every libevent
+ * callback brackets its work with conn_enter()/conn_leave(), and code that
+ * calls something that may close the connection checks c->dead after.
+ */
+#ifndef GW_PROXY_INT_H
+#define GW_PROXY_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "body.h"
+#include "core/addr.h"
+#include "hostname.h"
+#include "http1.h"
+#include "proxy.h"
+
+struct bufferevent;
+struct event;
+struct tunnel;
+
+/* Why an exchange failed: the status the client gets and the log reason.
+ * One list generates the enum and the table (proxy.c). */
+#define PROXY_ERRORS(X)                                                        \
+	X(BAD_REQUEST, 400, "bad request")                                    \
+	X(NO_ROUTE, 404, "no app for this host")                              \
+	X(HEADER_TIMEOUT, 408, "request head timed out")                      \
+	X(BODY_TIMEOUT, 408, "request body timed out")                        \
+	X(HEAD_TOO_LARGE, 431, "request head too large")                      \
+	X(NOT_IMPLEMENTED, 501, "not implemented")                            \
+	X(VERSION, 505, "HTTP version not supported")                         \
+	X(UP_CONNECT, 502, "upstream connect failed")                         \
+	X(UP_CLOSED, 502, "upstream closed before responding")                \
+	X(UP_BAD_RESPONSE, 502, "invalid upstream response")                  \
+	X(UP_CONNECT_TIMEOUT, 504, "upstream connect timed out")              \
+	X(UP_TIMEOUT, 504, "upstream response timed out")                     \
+	X(UP_SEND_TIMEOUT, 504, "upstream stopped reading the request")
+
+enum proxy_err {
+#define X(name, status, text) PROXY_ERR_##name,
+	PROXY_ERRORS(X)
+#undef X
+	PROXY_ERR_COUNT
+};
+
+/* Client connection state (one enum, one transition point: conn_set). */
+enum conn_state {
+	CONN_IDLE = 0, /* no request in progress (new or kept alive) */
+	CONN_HEAD,     /* receiving a request head */
+	CONN_EXCHANGE, /* a routed request is being proxied */
+	CONN_TUNNEL,   /* upgraded: the tunnel owns both sockets */
+	CONN_CLOSING,  /* flushing what is left, then close */
+	CONN_STATE_COUNT
+};
+
+/* Upstream leg of the current exchange. */
+enum up_state {
+	UP_NONE = 0,   /* no upstream yet (or released) */
+	UP_CONNECTING, /* TCP connect in progress */
+	UP_WAIT_HEAD,  /* request going out; no final response head yet */
+	UP_BODY,       /* relaying the response body */
+	UP_DONE,       /* response relayed completely */
+	UP_STATE_COUNT
+};
+
+/* Everything that lives exactly as long as one request/response. */
+struct exchange {
+	char *head_buf;          /* copy of the request head (owned) */
+	size_t head_len;
+	struct http1_head req;   /* slices into head_buf */
+	char host[HOSTNAME_MAX]; /* normalised routing key */
+	struct gw_str host_out;  /* authority to send as Host */
+	struct gw_str path;      /* origin-form target to send */
+	int path_needs_slash;
+	bool upgrade;            /* forwarded as an upgrade request */
+	const struct gw_addr *up_addr; /* chosen endpoint (route-owned) */
+
+	struct body_relay req_body; /* request body, client -> upstream */
+	bool req_started;        /* request head handed to the upstream */
+	bool req_done;           /* whole request handed to the upstream */
+	bool sent_continue;      /* we answered "100 Continue" */
+
+	struct bufferevent *up;  /* upstream connection (owned) */
+	enum up_state up_state;
+	bool up_reused;          /* came from the keep-alive pool */
+	bool up_retried;         /* one retry on a fresh connection used */
+	bool client_paused;      /* client reading off: upstream output full */
+	bool up_paused;          /* upstream reading off: client output full */
+
+	char *resp_buf;          /* copy of the current response head */
+	struct http1_head resp;  /* final (or interim) response head */
+	size_t resp_scan;        /* http1_find_head_end resume point */
+	struct body_relay resp_body;
+	bool resp_started;       /* a final response head went to the client */
+	bool close_after;        /* close the client after this exchange */
+
+	int status;              /* status sent to the client (log) */
+	uint64_t bytes_out;      /* body bytes sent to the client (log) */
+	uint64_t t_start;        /* ms: first byte of the request head */
+	uint64_t t_up_start;     /* ms: upstream leg started */
+	uint64_t t_up_head;      /* ms: response head received */
+};
+
+struct conn {
+	TAILQ_ENTRY(conn) link;   /* in proxy.conns */
+	struct proxy *px;
+	struct bufferevent *bev;  /* client connection (owned until tunnel) */
+	struct event *timer;      /* head deadline / keep-alive idle */
+	struct gw_addr peer;
+	char peer_ip[48];         /* textual peer IP, for logs and XFF */
+	bool peer_trusted;        /* peer in trusted_proxies */
+	enum conn_state state;
+	unsigned refs;            /* callbacks running on this conn */
+	bool dead;                /* closed; free when refs drops to 0 */
+	bool client_eof;          /* the client stopped sending */
+	bool in_process;          /* conn_process() is on the stack */
+	unsigned nreq;            /* exchanges started on this connection */
+	size_t head_scan;         /* http1_find_head_end resume point */
+	struct http1_header *req_hdrs;  /* header_max_count slots */
+	struct http1_header *resp_hdrs; /* header_max_count slots */
+	struct tunnel *tunnel;    /* CONN_TUNNEL only (owned by itself) */
+	struct exchange x;        /* the current exchange */
+};
+
+TAILQ_HEAD(conn_list, conn);
+
+struct proxy {
+	struct event_base *base;
+	const struct gw_config *cfg;
+	struct routes *routes;
+	struct upstream_pool *pool;
+	proxy_count_cb count_cb;
+	void *count_arg;
+	struct conn_list conns;
+	bool draining;            /* proxy_shutdown() was called */
+	struct proxy_stats stats;
+};
+
+/* proxy.c */
+void conn_enter(struct conn *c);
+void conn_leave(struct conn *c);
+void conn_close(struct conn *c);
+void conn_fail(struct conn *c, enum proxy_err err, const char *detail);
+void conn_exchange_done(struct conn *c);
+void conn_client_resume(struct conn *c);
+void conn_relay_request(struct conn *c);
+void conn_access_log(struct conn *c);
+void conn_client_timeouts(struct conn *c, unsigned read_ms);
+
+/* proxy_up.c */
+void up_start(struct conn *c);
+void up_release(struct conn *c, bool reusable);
+void up_resume(struct conn *c);
+
+#endif

@@ -1,0 +1,414 @@
+/* proxy_up.c - upstream leg of an exchange: connect (or reuse a pooled
+ * connection), send the rewritten request head, read and relay the response
+ * (interim 1xx, final head, body), retry once on a stale pooled
+ * connection, hand over to the tunnel after 101.
+ */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <http_parser.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "proxy_int.h"
+#include "rewrite.h"
+#include "tunnel.h"
+#include "upstream.h"
+#include "core/log.h"
+#include "core/compat.h"
+
+/* Longest chunk-size line (with extensions) we accept. */
+#define CHUNK_LINE_MAX 4096
+
+static void up_read_cb(struct bufferevent *bev, void *arg);
+static void up_write_cb(struct bufferevent *bev, void *arg);
+static void up_event_cb(struct bufferevent *bev, short what, void *arg);
+
+static struct timeval tv_ms(unsigned ms)
+{
+	return (struct timeval){.tv_sec = ms / 1000,
+				.tv_usec = (ms % 1000) * 1000};
+}
+
+/* Give the upstream connection back to the pool, or close it. */
+void up_release(struct conn *c, bool reusable)
+{
+	struct exchange *x = &c->x;
+	if (!x->up)
+		return;
+	struct bufferevent *up = x->up;
+	x->up = NULL;
+	x->up_state = x->up_state == UP_DONE ? UP_DONE : UP_NONE;
+	if (reusable)
+		upstream_pool_put(c->px->pool, x->up_addr, up);
+	else
+		bufferevent_free(up);
+}
+
+static void up_setup(struct conn *c, struct bufferevent *up)
+{
+	const struct gw_config *cfg = c->px->cfg;
+	size_t rd_high = cfg->buffer_size > cfg->response_header_max_bytes
+				 ? cfg->buffer_size
+				 : cfg->response_header_max_bytes + 1;
+	bufferevent_setcb(up, up_read_cb, up_write_cb, up_event_cb, c);
+	bufferevent_setwatermark(up, EV_READ, 0, rd_high);
+	bufferevent_setwatermark(up, EV_WRITE, cfg->buffer_size / 2, 0);
+}
+
+/* The connection is up: send the head and whatever body is there. */
+static void up_connected(struct conn *c)
+{
+	struct exchange *x = &c->x;
+	const struct gw_config *cfg = c->px->cfg;
+	x->up_state = UP_WAIT_HEAD;
+
+	struct rewrite_req_opts o = {
+		.path = x->path,
+		.path_needs_slash = x->path_needs_slash != 0,
+		.host_out = x->host_out,
+		.client_ip = gw_str_make(c->peer_ip, strlen(c->peer_ip)),
+		.peer_trusted = c->peer_trusted,
+		.tls = false,
+		.upgrade = x->upgrade,
+	};
+	if (rewrite_request_head(bufferevent_get_output(x->up), &x->req, &o) !=
+	    0) {
+		conn_fail(c, PROXY_ERR_UP_CONNECT, "out of memory");
+		return;
+	}
+	x->req_started = true;
+
+	/* We answer 100-continue ourselves (and drop Expect upstream): the
+	 * client learns its body is wanted as soon as the app is reachable. */
+	if (x->req.expect_continue && !x->sent_continue && !x->req_body.done &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
+		evbuffer_add(bufferevent_get_output(c->bev),
+			     "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		x->sent_continue = true;
+	}
+
+	struct timeval wt = tv_ms(cfg->up_send_timeout_ms);
+	bufferevent_set_timeouts(x->up, NULL, &wt);
+	bufferevent_enable(x->up, EV_READ | EV_WRITE);
+	conn_relay_request(c);
+}
+
+/* Start (or restart, for the one retry) the upstream leg. */
+static void up_open(struct conn *c, bool allow_pool)
+{
+	struct exchange *x = &c->x;
+	const struct gw_config *cfg = c->px->cfg;
+	const char *err = NULL;
+
+	x->up_reused = false;
+	x->up = allow_pool ? upstream_pool_take(c->px->pool, x->up_addr) : NULL;
+	if (x->up) {
+		x->up_reused = true;
+		up_setup(c, x->up);
+		up_connected(c);
+		return;
+	}
+	x->up = upstream_connect(c->px->pool, x->up_addr, &err);
+	if (!x->up) {
+		conn_fail(c, PROXY_ERR_UP_CONNECT, err);
+		return;
+	}
+	up_setup(c, x->up);
+	x->up_state = UP_CONNECTING;
+	/* The write timeout bounds the connect. */
+	struct timeval ct = tv_ms(cfg->connect_timeout_ms);
+	bufferevent_set_timeouts(x->up, NULL, &ct);
+	bufferevent_enable(x->up, EV_READ | EV_WRITE);
+}
+
+void up_start(struct conn *c)
+{
+	struct exchange *x = &c->x;
+	x->t_up_start = gw_now_ms();
+	body_relay_init(&x->req_body, x->req.framing, x->req.content_length,
+			CHUNK_LINE_MAX, c->px->cfg->header_max_bytes);
+	/* Leave the body in the socket until the app is reachable. */
+	bufferevent_disable(c->bev, EV_READ);
+	up_open(c, true);
+}
+
+/* A pooled connection died before answering. Retrying is safe only while
+ * nothing of the request body has left the client's buffer: the head can
+ * be rebuilt, a consumed body cannot. */
+static bool up_retry(struct conn *c)
+{
+	struct exchange *x = &c->x;
+	if (!x->up_reused || x->up_retried || x->req_body.moved > 0 ||
+	    x->resp.status != 0 ||
+	    evbuffer_get_length(bufferevent_get_input(x->up)) > 0)
+		return false;
+	if (x->req.framing == HTTP1_BODY_CHUNKED && x->req_done)
+		return false;
+	x->up_retried = true;
+	bufferevent_free(x->up);
+	x->up = NULL;
+	x->req_done = false;
+	x->req_started = false;
+	body_relay_init(&x->req_body, x->req.framing, x->req.content_length,
+			CHUNK_LINE_MAX, c->px->cfg->header_max_bytes);
+	gw_log(GW_LOG_DEBUG, "proxy", "%s: pooled connection to %s was stale, "
+	       "retrying on a new one", x->host, x->up_addr->text);
+	up_open(c, false);
+	return true;
+}
+
+/* ---- response --------------------------------------------------------- */
+
+static void up_tunnel_done(void *arg, uint64_t bytes_in, uint64_t bytes_out)
+{
+	struct conn *c = arg;
+	c->tunnel = NULL;
+	c->bev = NULL; /* freed by the tunnel */
+	c->x.up = NULL;
+	c->x.bytes_out = bytes_out;
+	if (!c->dead) {
+		gw_log(GW_LOG_DEBUG, "proxy", "%s: tunnel closed (%llu bytes in, "
+		       "%llu out)", c->x.host, (unsigned long long)bytes_in,
+		       (unsigned long long)bytes_out);
+		conn_close(c);
+	}
+}
+
+static void start_tunnel(struct conn *c)
+{
+	struct exchange *x = &c->x;
+	const struct gw_config *cfg = c->px->cfg;
+	/* The access line is written when the switch happens: a tunnel may
+	 * live for hours. */
+	x->status = 101;
+	conn_access_log(c);
+	struct bufferevent *client = c->bev, *up = x->up;
+	x->up = NULL;
+	x->up_state = UP_DONE;
+	c->state = CONN_TUNNEL;
+	c->tunnel = tunnel_start(client, up, cfg->tunnel_idle_timeout_ms,
+				 cfg->buffer_size, up_tunnel_done, c);
+}
+
+static void relay_response(struct conn *c)
+{
+	struct exchange *x = &c->x;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	const char *err = NULL;
+	size_t before = evbuffer_get_length(out);
+	enum body_status st = body_relay_step(
+		&x->resp_body, bufferevent_get_input(x->up), out, &err);
+	x->bytes_out += evbuffer_get_length(out) - before;
+	if (st == BODY_ERROR) {
+		conn_fail(c, PROXY_ERR_UP_BAD_RESPONSE, err);
+		return;
+	}
+	if (st == BODY_DONE) {
+		x->up_state = UP_DONE;
+		conn_exchange_done(c);
+		return;
+	}
+	if (evbuffer_get_length(out) >= c->px->cfg->buffer_size) {
+		x->up_paused = true;
+		bufferevent_disable(x->up, EV_READ);
+	}
+}
+
+/* Read response heads until the final one; forward interim ones. */
+static void read_response_head(struct conn *c)
+{
+	struct exchange *x = &c->x;
+	const struct gw_config *cfg = c->px->cfg;
+	struct evbuffer *in = bufferevent_get_input(x->up);
+
+	while (x->up_state == UP_WAIT_HEAD) {
+		size_t len = evbuffer_get_length(in);
+		if (len == 0)
+			return;
+		size_t n = len < cfg->response_header_max_bytes
+				   ? len
+				   : cfg->response_header_max_bytes;
+		const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+		size_t head_len = 0;
+		if (http1_find_head_end(p, n, &x->resp_scan, &head_len) ==
+		    HTTP1_SCAN_NEED_MORE) {
+			if (len >= cfg->response_header_max_bytes)
+				conn_fail(c, PROXY_ERR_UP_BAD_RESPONSE,
+					  "response head too large");
+			return;
+		}
+		free(x->resp_buf);
+		x->resp_buf = gw_xmalloc(head_len);
+		evbuffer_remove(in, x->resp_buf, head_len);
+		x->resp_scan = 0;
+
+		const char *err = NULL;
+		struct http1_limits lim = {.max_headers = cfg->header_max_count};
+		if (http1_parse_response(x->resp_buf, head_len, x->req.method,
+					 &lim, c->resp_hdrs, &x->resp,
+					 &err) != 0) {
+			conn_fail(c, PROXY_ERR_UP_BAD_RESPONSE, err);
+			return;
+		}
+		struct evbuffer *out = bufferevent_get_output(c->bev);
+		if (x->resp.status == 101) {
+			if (!x->upgrade || !x->resp.upgrade) {
+				conn_fail(c, PROXY_ERR_UP_BAD_RESPONSE,
+					  "101 without an upgrade request");
+				return;
+			}
+			struct rewrite_resp_opts ro = {0};
+			rewrite_response_head(out, &x->resp, &ro);
+			x->resp_started = true;
+			x->t_up_head = gw_now_ms();
+			start_tunnel(c);
+			return;
+		}
+		if (x->resp.status < 200) {
+			/* 100 is ours to send (we answered Expect); other
+			 * interim responses (103 Early Hints) go to 1.1
+			 * clients as they are. */
+			if (x->resp.status != 100 && x->req.minor >= 1) {
+				struct rewrite_resp_opts ro = {0};
+				rewrite_response_head(out, &x->resp, &ro);
+			}
+			x->resp = (struct http1_head){0};
+			continue;
+		}
+
+		x->t_up_head = gw_now_ms();
+		/* An HTTP/1.0 client cannot read chunked framing: it gets the
+		 * raw body, delimited by closing the connection. */
+		bool dechunk = x->req.minor == 0 &&
+			       x->resp.framing == HTTP1_BODY_CHUNKED;
+		x->close_after = !x->req.keep_alive || c->px->draining ||
+				 c->client_eof || !x->req_done || dechunk ||
+				 x->resp.framing == HTTP1_BODY_CLOSE ||
+				 c->nreq >= cfg->keepalive_requests ||
+				 cfg->keepalive_timeout_ms == 0;
+		static const struct http1_header keep_alive_hdr = {
+			{"Connection", 10}, {"keep-alive", 10}};
+		struct rewrite_resp_opts ro = {
+			.close = x->close_after,
+			.head_req = x->req.method == HTTP_HEAD,
+			/* 1.0 clients only keep a connection they are told
+			 * is kept. */
+			.extra_hdrs = x->req.minor == 0 && !x->close_after
+					      ? &keep_alive_hdr
+					      : NULL,
+			.nextra = x->req.minor == 0 && !x->close_after ? 1 : 0,
+		};
+		struct http1_head sent = x->resp;
+		if (dechunk)
+			sent.framing = HTTP1_BODY_CLOSE;
+		if (rewrite_response_head(out, &sent, &ro) != 0) {
+			conn_fail(c, PROXY_ERR_UP_BAD_RESPONSE, "out of memory");
+			return;
+		}
+		x->resp_started = true;
+		x->status = x->resp.status;
+		body_relay_init(&x->resp_body, x->resp.framing,
+				x->resp.content_length, CHUNK_LINE_MAX,
+				cfg->response_header_max_bytes);
+		x->resp_body.dechunk = dechunk;
+		x->up_state = UP_BODY;
+		struct timeval rt = tv_ms(cfg->read_timeout_ms);
+		struct timeval wt = tv_ms(cfg->up_send_timeout_ms);
+		bufferevent_set_timeouts(x->up, &rt, &wt);
+		relay_response(c);
+	}
+}
+
+static void up_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	conn_enter(c);
+	if (c->x.up_state == UP_WAIT_HEAD)
+		read_response_head(c);
+	else if (c->x.up_state == UP_BODY)
+		relay_response(c);
+	conn_leave(c);
+}
+
+/* The upstream output drained below the low mark. */
+static void up_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	conn_enter(c);
+	conn_client_resume(c);
+	conn_leave(c);
+}
+
+/* The client output drained: the app may send more. */
+void up_resume(struct conn *c)
+{
+	struct exchange *x = &c->x;
+	if (!x->up_paused || !x->up)
+		return;
+	x->up_paused = false;
+	bufferevent_enable(x->up, EV_READ);
+	relay_response(c);
+}
+
+static void up_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct exchange *x = &c->x;
+	conn_enter(c);
+	if (what & BEV_EVENT_CONNECTED) {
+		up_connected(c);
+		goto out;
+	}
+	int sockerr = EVUTIL_SOCKET_ERROR();
+	if (x->up_state == UP_CONNECTING) {
+		if (what & BEV_EVENT_TIMEOUT)
+			conn_fail(c, PROXY_ERR_UP_CONNECT_TIMEOUT,
+				  x->up_addr->text);
+		else
+			conn_fail(c, PROXY_ERR_UP_CONNECT,
+				  evutil_socket_error_to_string(sockerr));
+		goto out;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (x->up_state == UP_WAIT_HEAD)
+			conn_fail(c, (what & BEV_EVENT_WRITING)
+					     ? PROXY_ERR_UP_SEND_TIMEOUT
+					     : PROXY_ERR_UP_TIMEOUT,
+				  x->up_addr->text);
+		else
+			conn_fail(c, PROXY_ERR_UP_TIMEOUT,
+				  "response body stalled");
+		goto out;
+	}
+	/* EOF or error. */
+	if (x->up_state == UP_WAIT_HEAD) {
+		if (up_retry(c))
+			goto out;
+		conn_fail(c, PROXY_ERR_UP_CLOSED,
+			  (what & BEV_EVENT_ERROR)
+				  ? evutil_socket_error_to_string(sockerr)
+				  : "connection closed");
+		goto out;
+	}
+	if (x->up_state == UP_BODY) {
+		/* Drain what arrived with the close first. */
+		relay_response(c);
+		if (c->dead || x->up_state != UP_BODY)
+			goto out;
+		const char *err = NULL;
+		if (!(what & BEV_EVENT_ERROR) &&
+		    body_relay_eof(&x->resp_body, &err) == BODY_DONE) {
+			x->up_state = UP_DONE;
+			up_release(c, false);
+			conn_exchange_done(c);
+		} else {
+			conn_fail(c, PROXY_ERR_UP_CLOSED,
+				  err ? err : "response body cut short");
+		}
+	}
+out:
+	conn_leave(c);
+}
