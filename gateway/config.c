@@ -1,0 +1,534 @@
+/* config.c - one key table drives parsing, defaults, -t and --help-config.
+ *
+ * Each key is a row {section, key, type, default, min, max, offset, doc}.
+ * Defaults are applied through the same parsers as file values, so a
+ * default that does not parse fails the unit tests, not production.
+ * Errors read "FILE:LINE: [section] key: reason". The [routes] section is
+ * free-form: every key is a host name.
+ */
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "hostname.h"
+#include "core/compat.h"
+
+enum key_type {
+	T_DURATION = 0, /* unsigned ms: 500ms, 10s, 2m, 1h; bare = seconds */
+	T_SIZE,         /* size_t bytes: 512, 16k, 1m */
+	T_UINT,         /* unsigned */
+	T_WORKERS,      /* auto | 1..max */
+	T_LEVEL,        /* error|warn|info|debug */
+	T_STRING,       /* char * */
+	T_LISTEN,       /* repeatable ADDRESS:PORT */
+	T_CIDRS,        /* list of CIDRs */
+};
+
+struct key {
+	const char *section;
+	const char *name;
+	enum key_type type;
+	const char *def;
+	unsigned long long min, max;
+	size_t offset;
+	const char *doc;
+};
+
+#define OFF(f) offsetof(struct gw_config, f)
+#define MS(x) ((unsigned long long)(x))
+#define SEC(x) (MS(x) * 1000)
+
+static const struct key keys[] = {
+	{"gateway", "listen", T_LISTEN, "127.0.0.1:8080", 0, 0, OFF(listen),
+	 "address to accept clients on; repeat the key for more ([::]:8080 for IPv6)"},
+	{"gateway", "workers", T_WORKERS, "1", 1, 64, OFF(workers),
+	 "worker processes sharing the listeners (SO_REUSEPORT); auto = one per CPU"},
+	{"gateway", "max_connections", T_UINT, "10000", 1, 1000000,
+	 OFF(max_connections),
+	 "client connections per worker; at the limit the worker stops accepting"},
+	{"gateway", "drain_timeout", T_DURATION, "30s", 0, SEC(600),
+	 OFF(drain_timeout_ms),
+	 "on SIGTERM, how long open exchanges may take to finish"},
+	{"gateway", "trusted_proxies", T_CIDRS, "", 0, 0, OFF(trusted_proxies),
+	 "peers (CIDRs) whose X-Forwarded-For/-Proto/-Host are kept"},
+
+	{"client", "header_max_bytes", T_SIZE, "16k", 1024, 1048576,
+	 OFF(header_max_bytes), "largest request head; larger gets 431"},
+	{"client", "header_max_count", T_UINT, "100", 1, 1000,
+	 OFF(header_max_count), "most request header fields; more gets 431"},
+	{"client", "header_timeout", T_DURATION, "10s", 100, SEC(600),
+	 OFF(header_timeout_ms),
+	 "time for a whole request head to arrive; slower gets 408 and close"},
+	{"client", "keepalive_timeout", T_DURATION, "75s", 0, SEC(3600),
+	 OFF(keepalive_timeout_ms),
+	 "idle time between requests on a connection; 0 disables keep-alive"},
+	{"client", "keepalive_requests", T_UINT, "1000", 1, 1000000,
+	 OFF(keepalive_requests), "requests served on one client connection"},
+	{"client", "body_timeout", T_DURATION, "60s", 100, SEC(3600),
+	 OFF(body_timeout_ms),
+	 "idle time while reading a request body; longer gets 408"},
+	{"client", "send_timeout", T_DURATION, "60s", 100, SEC(3600),
+	 OFF(send_timeout_ms),
+	 "idle time while the client does not read its response"},
+	{"client", "buffer_size", T_SIZE, "64k", 4096, 16777216,
+	 OFF(buffer_size),
+	 "per-direction buffer high-water mark (backpressure)"},
+
+	{"upstream", "connect_timeout", T_DURATION, "5s", 10, SEC(600),
+	 OFF(connect_timeout_ms), "TCP connect to an app; slower gets 504"},
+	{"upstream", "first_byte_timeout", T_DURATION, "60s", 100, SEC(3600),
+	 OFF(first_byte_timeout_ms),
+	 "request sent, no response head yet; longer gets 504"},
+	{"upstream", "read_timeout", T_DURATION, "60s", 100, SEC(3600),
+	 OFF(read_timeout_ms), "idle time while reading a response body"},
+	{"upstream", "send_timeout", T_DURATION, "60s", 100, SEC(3600),
+	 OFF(up_send_timeout_ms), "idle time while the app does not read"},
+	{"upstream", "keepalive", T_UINT, "64", 0, 10000,
+	 OFF(keepalive_max_idle),
+	 "idle pooled connections kept per app address; 0 disables pooling"},
+	{"upstream", "keepalive_timeout", T_DURATION, "60s", SEC(1), SEC(3600),
+	 OFF(keepalive_idle_timeout_ms),
+	 "how long an idle pooled connection is kept"},
+	{"upstream", "tunnel_idle_timeout", T_DURATION, "1h", SEC(1), SEC(86400),
+	 OFF(tunnel_idle_timeout_ms),
+	 "WebSocket/upgrade tunnel closed after both sides are silent this long"},
+	{"upstream", "header_max_bytes", T_SIZE, "64k", 1024, 1048576,
+	 OFF(response_header_max_bytes),
+	 "largest response head from an app; larger gets 502"},
+
+	{"log", "level", T_LEVEL, "info", 0, 0, OFF(log_level),
+	 "error log level: error, warn, info or debug"},
+	{"log", "access_log", T_STRING, "-", 0, 0, OFF(access_log),
+	 "access log: - (stdout), off, or a file path"},
+};
+
+#undef OFF
+#undef MS
+#undef SEC
+
+/* ---- value parsers ------------------------------------------------------- */
+
+static int parse_number(const char *v, unsigned long long *out,
+			const char **suffix)
+{
+	char *end = NULL;
+	errno = 0;
+	if (*v < '0' || *v > '9')
+		return -1;
+	*out = strtoull(v, &end, 10);
+	if (errno)
+		return -1;
+	*suffix = end;
+	return 0;
+}
+
+static int parse_duration(const char *v, unsigned long long *ms)
+{
+	const char *sfx;
+	unsigned long long n;
+	if (parse_number(v, &n, &sfx) != 0 || n > 1000000000ULL)
+		return -1;
+	if (strcmp(sfx, "ms") == 0)
+		*ms = n;
+	else if (strcmp(sfx, "s") == 0 || *sfx == '\0')
+		*ms = n * 1000;
+	else if (strcmp(sfx, "m") == 0)
+		*ms = n * 60000;
+	else if (strcmp(sfx, "h") == 0)
+		*ms = n * 3600000;
+	else
+		return -1;
+	return 0;
+}
+
+static int parse_size(const char *v, unsigned long long *bytes)
+{
+	const char *sfx;
+	unsigned long long n;
+	if (parse_number(v, &n, &sfx) != 0 || n > (1ULL << 40))
+		return -1;
+	if (*sfx == '\0')
+		*bytes = n;
+	else if (strcmp(sfx, "k") == 0 || strcmp(sfx, "K") == 0)
+		*bytes = n << 10;
+	else if (strcmp(sfx, "m") == 0 || strcmp(sfx, "M") == 0)
+		*bytes = n << 20;
+	else
+		return -1;
+	return 0;
+}
+
+static void add_listen(struct gw_config *cfg, const struct gw_addr *a)
+{
+	cfg->listen = gw_xrealloc(cfg->listen,
+				  (cfg->nlisten + 1) * sizeof(*cfg->listen));
+	cfg->listen[cfg->nlisten++] = *a;
+}
+
+/* Apply one value; on error writes a reason (no location) into err. */
+static int set_key(struct gw_config *cfg, const struct key *k, const char *v,
+		   char *err, size_t errlen)
+{
+	void *field = (char *)cfg + k->offset;
+	unsigned long long n = 0;
+	const char *e = NULL;
+	switch (k->type) {
+	case T_DURATION:
+		if (parse_duration(v, &n) != 0 || n < k->min || n > k->max) {
+			snprintf(err, errlen,
+				 "expected a duration (500ms, 10s, 2m, 1h) from "
+				 "%llums to %llums, got '%s'",
+				 k->min, k->max, v);
+			return -1;
+		}
+		*(unsigned *)field = (unsigned)n;
+		return 0;
+	case T_SIZE:
+		if (parse_size(v, &n) != 0 || n < k->min || n > k->max) {
+			snprintf(err, errlen,
+				 "expected a size (bytes, or with k/m) from %llu "
+				 "to %llu, got '%s'",
+				 k->min, k->max, v);
+			return -1;
+		}
+		*(size_t *)field = (size_t)n;
+		return 0;
+	case T_WORKERS:
+		if (strcmp(v, "auto") == 0) {
+			*(unsigned *)field = 0;
+			return 0;
+		}
+		/* fall through */
+	case T_UINT:
+		if (parse_number(v, &n, &e) != 0 || *e || n < k->min ||
+		    n > k->max) {
+			snprintf(err, errlen, "expected %s%llu-%llu, got '%s'",
+				 k->type == T_WORKERS ? "auto or " : "", k->min,
+				 k->max, v);
+			return -1;
+		}
+		*(unsigned *)field = (unsigned)n;
+		return 0;
+	case T_LEVEL:
+		if (!gw_log_level_parse(v, (enum gw_log_level *)field)) {
+			snprintf(err, errlen,
+				 "expected error, warn, info or debug, got '%s'",
+				 v);
+			return -1;
+		}
+		return 0;
+	case T_STRING:
+		if (!*v) {
+			snprintf(err, errlen, "must not be empty");
+			return -1;
+		}
+		free(*(char **)field);
+		*(char **)field = gw_xstrdup(v);
+		return 0;
+	case T_LISTEN: {
+		struct gw_addr a;
+		if (gw_addr_parse(v, &a, &e) != 0) {
+			snprintf(err, errlen, "'%s': %s", v, e);
+			return -1;
+		}
+		add_listen(cfg, &a);
+		return 0;
+	}
+	case T_CIDRS: {
+		free(cfg->trusted_proxies);
+		cfg->trusted_proxies = NULL;
+		cfg->ntrusted_proxies = 0;
+		char *copy = gw_xstrdup(v), *save = NULL;
+		int rc = 0;
+		for (char *t = strtok_r(copy, ", \t", &save); t;
+		     t = strtok_r(NULL, ", \t", &save)) {
+			struct gw_cidr c;
+			if (gw_cidr_parse(t, &c, &e) != 0) {
+				snprintf(err, errlen, "'%s': %s", t, e);
+				rc = -1;
+				break;
+			}
+			cfg->trusted_proxies = gw_xrealloc(
+				cfg->trusted_proxies,
+				(cfg->ntrusted_proxies + 1) * sizeof(c));
+			cfg->trusted_proxies[cfg->ntrusted_proxies++] = c;
+		}
+		free(copy);
+		return rc;
+	}
+	}
+	return -1;
+}
+
+/* ---- routes -------------------------------------------------------------------- */
+
+static int add_route(struct gw_config *cfg, const char *host, const char *addrs,
+		     char *err, size_t errlen)
+{
+	char norm[HOSTNAME_MAX];
+	const char *e = NULL;
+	if (hostname_normalize(gw_str_make(host, strlen(host)), norm, &e) != 0) {
+		snprintf(err, errlen, "route host '%s': %s", host, e);
+		return -1;
+	}
+	if (strchr(host, ':') && host[0] != '[') {
+		snprintf(err, errlen, "route host '%s': no port in route names",
+			 host);
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		if (strcmp(cfg->routes[i].host, norm) == 0) {
+			snprintf(err, errlen, "route host '%s' given twice", norm);
+			return -1;
+		}
+	}
+	struct config_route r = {0};
+	char *copy = gw_xstrdup(addrs), *save = NULL;
+	for (char *t = strtok_r(copy, ", \t", &save); t;
+	     t = strtok_r(NULL, ", \t", &save)) {
+		struct gw_addr a;
+		if (gw_addr_parse(t, &a, &e) != 0) {
+			snprintf(err, errlen, "route %s: upstream '%s': %s", norm,
+				 t, e);
+			free(copy);
+			free(r.addrs);
+			return -1;
+		}
+		r.addrs = gw_xrealloc(r.addrs, (r.naddrs + 1) * sizeof(a));
+		r.addrs[r.naddrs++] = a;
+	}
+	free(copy);
+	if (r.naddrs == 0) {
+		snprintf(err, errlen, "route %s: no upstream address", norm);
+		return -1;
+	}
+	r.host = gw_xstrdup(norm);
+	cfg->routes = gw_xrealloc(cfg->routes,
+				  (cfg->nroutes + 1) * sizeof(*cfg->routes));
+	cfg->routes[cfg->nroutes++] = r;
+	return 0;
+}
+
+int config_add_route(struct gw_config *cfg, const char *spec, char *err,
+		     size_t errlen)
+{
+	const char *eq = strchr(spec, '=');
+	if (!eq || eq == spec || !eq[1]) {
+		snprintf(err, errlen, "--route: expected HOST=ADDR[,ADDR], got "
+				      "'%s'", spec);
+		return -1;
+	}
+	char *host = gw_xstrndup(spec, (size_t)(eq - spec));
+	int rc = add_route(cfg, host, eq + 1, err, errlen);
+	free(host);
+	return rc;
+}
+
+int config_add_listen(struct gw_config *cfg, const char *addr, char *err,
+		      size_t errlen)
+{
+	struct gw_addr a;
+	const char *e = NULL;
+	if (gw_addr_parse(addr, &a, &e) != 0) {
+		snprintf(err, errlen, "listen '%s': %s", addr, e);
+		return -1;
+	}
+	add_listen(cfg, &a);
+	return 0;
+}
+
+/* ---- loading ----------------------------------------------------------------------- */
+
+static const struct key *find_key(const char *section, const char *name)
+{
+	for (size_t i = 0; i < GW_ARRAY_LEN(keys); i++)
+		if (strcmp(keys[i].section, section) == 0 &&
+		    strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static bool known_section(const char *section)
+{
+	for (size_t i = 0; i < GW_ARRAY_LEN(keys); i++)
+		if (strcmp(keys[i].section, section) == 0)
+			return true;
+	return strcmp(section, "routes") == 0;
+}
+
+struct load {
+	struct gw_config *cfg;
+	const char *name;   /* file name for messages */
+	const char *text;   /* string source: next unread byte */
+	FILE *fp;           /* file source */
+	unsigned line;      /* lines handed to inih so far */
+	bool listen_seen;   /* first listen key replaces the default */
+	char *err;
+	size_t errlen;
+	bool failed;
+};
+
+/* inih reader: hand out one line at a time and count them. */
+static char *reader(char *str, int num, void *stream)
+{
+	struct load *l = stream;
+	if (num <= 1)
+		return NULL;
+	if (l->fp) {
+		if (!fgets(str, num, l->fp))
+			return NULL;
+	} else {
+		if (!*l->text)
+			return NULL;
+		size_t n = 0;
+		while (l->text[n] && l->text[n] != '\n' && n + 1 < (size_t)num - 1)
+			n++;
+		if (l->text[n] == '\n')
+			n++;
+		memcpy(str, l->text, n);
+		str[n] = '\0';
+		l->text += n;
+	}
+	l->line++;
+	return str;
+}
+
+static int handler(void *user, const char *section, const char *name,
+		   const char *value)
+{
+	struct load *l = user;
+	char why[400];
+	if (l->failed)
+		return 0;
+	if (!known_section(section)) {
+		snprintf(why, sizeof(why), "unknown section");
+		goto fail;
+	}
+	if (strcmp(section, "routes") == 0) {
+		if (add_route(l->cfg, name, value, why, sizeof(why)) != 0)
+			goto fail;
+		return 1;
+	}
+	const struct key *k = find_key(section, name);
+	if (!k) {
+		snprintf(why, sizeof(why), "unknown key");
+		goto fail;
+	}
+	if (k->type == T_LISTEN && !l->listen_seen) {
+		free(l->cfg->listen);
+		l->cfg->listen = NULL;
+		l->cfg->nlisten = 0;
+		l->listen_seen = true;
+	}
+	if (set_key(l->cfg, k, value, why, sizeof(why)) != 0)
+		goto fail;
+	return 1;
+fail:
+	snprintf(l->err, l->errlen, "%s:%u: [%s] %s: %s", l->name, l->line,
+		 section, name, why);
+	l->failed = true;
+	return 0;
+}
+
+struct gw_config *config_create_default(void)
+{
+	struct gw_config *cfg = gw_xcalloc(1, sizeof(*cfg));
+	char err[256];
+	for (size_t i = 0; i < GW_ARRAY_LEN(keys); i++) {
+		if (keys[i].type == T_LISTEN || keys[i].type == T_CIDRS)
+			continue; /* listen default applied in finalize */
+		if (set_key(cfg, &keys[i], keys[i].def, err, sizeof(err)) != 0) {
+			fprintf(stderr, "gateway: bad built-in default for %s: %s\n",
+				keys[i].name, err);
+			abort();
+		}
+	}
+	return cfg;
+}
+
+static struct gw_config *load(struct load *l)
+{
+	l->cfg = config_create_default();
+	int rc = ini_parse_stream(reader, l, handler, l);
+	if (l->failed || rc != 0) {
+		if (!l->failed)
+			snprintf(l->err, l->errlen, "%s:%d: syntax error",
+				 l->name, rc > 0 ? rc : 0);
+		config_destroy(l->cfg);
+		return NULL;
+	}
+	return l->cfg;
+}
+
+struct gw_config *config_load_file(const char *path, char *err, size_t errlen)
+{
+	struct load l = {.name = path, .err = err, .errlen = errlen};
+	l.fp = fopen(path, "re");
+	if (!l.fp) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	struct gw_config *cfg = load(&l);
+	fclose(l.fp);
+	return cfg;
+}
+
+struct gw_config *config_load_string(const char *text, const char *name,
+				     char *err, size_t errlen)
+{
+	struct load l = {.name = name, .text = text, .err = err,
+			 .errlen = errlen};
+	return load(&l);
+}
+
+int config_finalize(struct gw_config *cfg, char *err, size_t errlen)
+{
+	if (cfg->nlisten == 0) {
+		const struct key *k = find_key("gateway", "listen");
+		if (set_key(cfg, k, k->def, err, errlen) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+bool config_peer_trusted(const struct gw_config *cfg, const struct gw_addr *a)
+{
+	for (size_t i = 0; i < cfg->ntrusted_proxies; i++)
+		if (gw_cidr_match(&cfg->trusted_proxies[i], a))
+			return true;
+	return false;
+}
+
+void config_print_help(FILE *out)
+{
+	const char *section = "";
+	for (size_t i = 0; i < GW_ARRAY_LEN(keys); i++) {
+		const struct key *k = &keys[i];
+		if (strcmp(k->section, section) != 0) {
+			fprintf(out, "%s[%s]\n", i ? "\n" : "", k->section);
+			section = k->section;
+		}
+		fprintf(out, "%s = %s\n    # %s\n", k->name, k->def, k->doc);
+	}
+	fprintf(out, "\n[routes]\n<host> = <address:port>[, <address:port>...]\n"
+		     "    # static routes: requests for <host> go to these "
+		     "addresses (round robin)\n");
+}
+
+void config_destroy(struct gw_config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->listen);
+	free(cfg->trusted_proxies);
+	free(cfg->access_log);
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		free(cfg->routes[i].host);
+		free(cfg->routes[i].addrs);
+	}
+	free(cfg->routes);
+	free(cfg);
+}
