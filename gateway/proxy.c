@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "config.h"
 #include "pages.h"
@@ -40,6 +41,13 @@ static struct timeval tv_ms(unsigned ms)
 }
 
 /* ---- lifetime --------------------------------------------------------- */
+
+static void arm_timer(struct conn *c, unsigned ms)
+{
+	struct timeval tv = tv_ms(ms);
+	event_add(c->timer, &tv);
+}
+
 
 void conn_enter(struct conn *c)
 {
@@ -161,21 +169,38 @@ static bool wants_html(const struct http1_head *req)
 	return false;
 }
 
-/* Start flushing and close once the output is empty. */
+/* After the output is flushed, half-close and keep discarding what the
+ * client still sends for a moment: closing a socket with unread input
+ * makes the kernel send a reset, which can destroy the response we just
+ * wrote before the client reads it (nginx's "lingering close"). */
+#define LINGER_MS 2000
+
+static void linger_start(struct conn *c)
+{
+	if (c->client_eof) {
+		conn_close(c);
+		return;
+	}
+	c->lingering = true;
+	shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+	arm_timer(c, LINGER_MS);
+}
+
+/* Flush what is queued, then close (lingering if the client may still be
+ * sending). */
 static void conn_linger_close(struct conn *c)
 {
-	if (!c->bev || evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+	if (!c->bev) {
 		conn_close(c);
 		return;
 	}
 	conn_set(c, CONN_CLOSING);
-	if (c->timer)
-		event_del(c->timer);
-	bufferevent_disable(c->bev, EV_READ);
+	event_del(c->timer);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-	struct timeval tv = tv_ms(c->px->cfg->send_timeout_ms);
-	bufferevent_set_timeouts(c->bev, NULL, &tv);
-	bufferevent_enable(c->bev, EV_WRITE);
+	conn_client_timeouts(c, 0);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		linger_start(c);
 }
 
 /* The exchange failed. Before any response byte the client gets an error
@@ -227,12 +252,6 @@ void conn_fail(struct conn *c, enum proxy_err err, const char *detail)
 }
 
 /* ---- reading and routing a request -------------------------------------- */
-
-static void arm_timer(struct conn *c, unsigned ms)
-{
-	struct timeval tv = tv_ms(ms);
-	event_add(c->timer, &tv);
-}
 
 static int route_request(struct conn *c)
 {
@@ -477,8 +496,12 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 	case CONN_EXCHANGE:
 		conn_relay_request(c);
 		break;
+	case CONN_CLOSING: {
+		struct evbuffer *in = bufferevent_get_input(bev);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		break;
+	}
 	case CONN_TUNNEL:
-	case CONN_CLOSING:
 	case CONN_STATE_COUNT:
 		break;
 	}
@@ -490,8 +513,9 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 	conn_enter(c);
 	if (c->state == CONN_CLOSING) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			conn_close(c);
+		if (!c->lingering &&
+		    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			linger_start(c);
 	} else if (c->state == CONN_EXCHANGE) {
 		up_resume(c);
 	} else if (c->state == CONN_IDLE || c->state == CONN_HEAD) {
@@ -505,7 +529,9 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
 	conn_enter(c);
-	if (what & BEV_EVENT_TIMEOUT) {
+	if (c->state == CONN_CLOSING) {
+		conn_close(c); /* client gone, or the flush timed out */
+	} else if (what & BEV_EVENT_TIMEOUT) {
 		if ((what & BEV_EVENT_READING) && c->state == CONN_EXCHANGE &&
 		    !c->x.req_done)
 			conn_fail(c, PROXY_ERR_BODY_TIMEOUT, NULL);
@@ -561,7 +587,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (c->state == CONN_HEAD) {
 		c->x.req.major = 0; /* no parsed head: plain text, close */
 		conn_fail(c, PROXY_ERR_HEADER_TIMEOUT, NULL);
-	} else if (c->state == CONN_IDLE) {
+	} else if (c->state == CONN_IDLE || c->state == CONN_CLOSING) {
 		conn_close(c);
 	}
 	conn_leave(c);

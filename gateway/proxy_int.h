@@ -119,6 +119,7 @@ struct conn {
 	bool dead;                /* closed; free when refs drops to 0 */
 	bool client_eof;          /* the client stopped sending */
 	bool in_process;          /* conn_process() is on the stack */
+	bool lingering;           /* CLOSING: flushed, half-closed, discarding */
 	unsigned nreq;            /* exchanges started on this connection */
 	size_t head_scan;         /* http1_find_head_end resume point */
 	struct http1_header *req_hdrs;  /* header_max_count slots */

@@ -1,0 +1,193 @@
+"""Fixtures' machinery: start real processes on free loopback ports, talk to
+them with real clients, always tear them down. Every wait is bounded."""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+GATEWAY_BIN = os.environ.get("GATEWAY_BIN", os.path.join(REPO, "build", "gateway", "gateway"))
+BACKEND = os.path.join(REPO, "tests", "lib", "backend.py")
+PYTHON = "/usr/bin/python3"
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                     "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def free_port(host="127.0.0.1"):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+class Backend:
+    """tests/lib/backend.py as a separate process."""
+
+    def __init__(self, demo=False, host="127.0.0.1"):
+        args = [PYTHON, BACKEND, "--port", "0", "--host", host]
+        if demo:
+            args.append("--demo")
+        self.host = host
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("listening"):
+            self.proc.kill()
+            raise RuntimeError("backend did not start")
+        self.port = int(line.split()[1])
+        self.addr = f"{host}:{self.port}" if ":" not in host else f"[{host}]:{self.port}"
+
+    def stats(self):
+        c = http.client.HTTPConnection(self.host, self.port, timeout=5)
+        c.request("GET", "/stats", headers={"Connection": "close"})
+        data = json.loads(c.getresponse().read())
+        c.close()
+        return data
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=5)
+
+
+class Gateway:
+    """The gateway binary with a generated config file."""
+
+    def __init__(self, tmpdir, routes, config="", workers=1, listen=None):
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self.tmpdir = str(tmpdir)
+        self.conf = os.path.join(self.tmpdir, "gateway.conf")
+        self.access_log = os.path.join(self.tmpdir, "access.log")
+        self.err_path = os.path.join(self.tmpdir, "gateway.stderr")
+        listen_lines = "\n".join(f"listen = {a.format(port=self.port)}"
+                                 for a in (listen or ["127.0.0.1:{port}"]))
+        sections = {"gateway": [], "client": [], "upstream": [], "log": []}
+        current = None
+        for line in config.strip().splitlines():
+            line = line.strip()
+            if line.startswith("["):
+                current = line.strip("[]")
+                sections.setdefault(current, [])
+            elif line:
+                sections[current].append(line)
+        text = f"[gateway]\n{listen_lines}\nworkers = {workers}\n" + "\n".join(sections.pop("gateway"))
+        text += "\n[log]\nlevel = debug\naccess_log = " + self.access_log + "\n" + "\n".join(sections.pop("log"))
+        for name, lines in sections.items():
+            text += f"\n[{name}]\n" + "\n".join(lines) + "\n"
+        text += "\n[routes]\n" + "".join(f"{h} = {', '.join(a)}\n" for h, a in routes.items())
+        with open(self.conf, "w") as f:
+            f.write(text)
+        self.err = open(self.err_path, "wb")
+        self.proc = subprocess.Popen([GATEWAY_BIN, "-c", self.conf], stdout=subprocess.DEVNULL,
+                                     stderr=self.err)
+        wait_port(self.port, proc=self.proc)
+
+    def stderr(self):
+        with open(self.err_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def access_lines(self):
+        try:
+            with open(self.access_log) as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            return []
+
+    def connect(self, timeout=10):
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+    def request(self, method, path, host, body=None, headers=None, timeout=10):
+        c = self.connect(timeout)
+        h = {"Host": host}
+        h.update(headers or {})
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r, data
+
+    def raw(self, data, timeout=5.0, until_close=True):
+        return raw_exchange(self.port, data, timeout, until_close)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        """Stop and return the exit status; kill if it does not stop."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+                raise AssertionError("gateway did not stop within %ss" % timeout)
+        self.err.close()
+        return self.proc.returncode
+
+    def check_clean(self):
+        err = self.stderr()
+        for m in SANITIZER_MARKERS:
+            assert m not in err, f"sanitizer report in gateway stderr:\n{err[-4000:]}"
+
+
+def raw_exchange(port, data, timeout=5.0, until_close=True, host="127.0.0.1"):
+    """Send bytes, return everything read until the peer closes (or timeout)."""
+    s = socket.create_connection((host, port), timeout=timeout)
+    try:
+        s.sendall(data)
+        out = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            out += chunk
+            if not until_close and b"\r\n\r\n" in out:
+                break
+        return out
+    finally:
+        s.close()
+
+
+def status_of(resp_bytes):
+    line = resp_bytes.split(b"\r\n", 1)[0]
+    parts = line.split(b" ")
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+
+
+def split_responses(data):
+    """Split a byte stream of Content-Length responses into (status, headers, body)."""
+    out = []
+    while data:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep:
+            break
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split(b" ")[1])
+        headers = {}
+        for l in lines[1:]:
+            k, _, v = l.partition(b":")
+            headers[k.strip().lower().decode()] = v.strip().decode()
+        n = int(headers.get("content-length", "0"))
+        out.append((status, headers, rest[:n]))
+        data = rest[n:]
+    return out
