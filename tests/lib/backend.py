@@ -48,7 +48,7 @@ class Conn:
         self.sock = sock
         self.server = server
         self.conn_no = conn_no
-        self.buf = b""
+        self.buf = bytearray()
         self.sock.settimeout(30)
 
     def fill(self):
@@ -62,13 +62,16 @@ class Conn:
             if len(self.buf) > 65536:
                 raise ValueError("line too long")
             self.fill()
-        line, self.buf = self.buf.split(b"\n", 1)
+        i = self.buf.index(b"\n")
+        line = bytes(self.buf[:i])
+        del self.buf[:i + 1]
         return line.rstrip(b"\r")
 
     def read_exact(self, n):
         while len(self.buf) < n:
             self.fill()
-        data, self.buf = self.buf[:n], self.buf[n:]
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
         return data
 
     def read_head(self):
@@ -88,13 +91,13 @@ class Conn:
     def read_body(self, headers):
         h = {k.lower(): v for k, v in headers}
         if "chunked" in h.get("transfer-encoding", "").lower():
-            body = b""
+            body = bytearray()  # += on bytes would be quadratic
             while True:
                 size = int(self.read_line().split(b";")[0], 16)
                 if size == 0:
                     while self.read_line() != b"":
                         pass
-                    return body
+                    return bytes(body)
                 body += self.read_exact(size)
                 self.read_exact(2)
         n = int(h.get("content-length", "0"))
