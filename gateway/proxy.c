@@ -17,6 +17,7 @@
 #include "config.h"
 #include "pages.h"
 #include "proxy_int.h"
+#include "wire.h"
 #include "routes.h"
 #include "tunnel.h"
 #include "core/log.h"
@@ -426,7 +427,10 @@ void conn_relay_request(struct conn *c)
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	struct evbuffer *out = bufferevent_get_output(x->up);
 	const char *err = NULL;
-	enum body_status st = body_relay_step(&x->req_body, in, out, &err);
+	/* scratch may already hold the request head (up_connected). */
+	enum body_status st =
+		body_relay_step(&x->req_body, in, c->px->scratch, &err);
+	wire_send(x->up, c->px->scratch);
 	if (st == BODY_ERROR) {
 		conn_fail(c, PROXY_ERR_BAD_REQUEST, err);
 		return;
@@ -605,6 +609,9 @@ struct proxy *proxy_create(const struct proxy_params *p)
 	px->count_cb = p->count_cb;
 	px->count_arg = p->count_arg;
 	TAILQ_INIT(&px->conns);
+	px->scratch = evbuffer_new();
+	if (!px->scratch)
+		gw_oom(0);
 	return px;
 }
 
@@ -655,7 +662,9 @@ void proxy_accept(struct proxy *px, evutil_socket_t fd,
 
 	conn_set(c, CONN_IDLE);
 	arm_timer(c, cfg->header_timeout_ms);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	/* EV_WRITE is enabled from creation and armed when output is queued;
+	 * enabling it here would arm it for nothing. */
+	bufferevent_enable(c->bev, EV_READ);
 }
 
 void proxy_shutdown(struct proxy *px)
@@ -685,5 +694,6 @@ void proxy_destroy(struct proxy *px)
 		c->refs = 0;
 		conn_close(c);
 	}
+	evbuffer_free(px->scratch);
 	free(px);
 }

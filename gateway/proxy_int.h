@@ -139,6 +139,9 @@ struct proxy {
 	void *count_arg;
 	struct conn_list conns;
 	bool draining;            /* proxy_shutdown() was called */
+	/* Where an outgoing head and body are composed before wire_send();
+	 * always empty between callbacks (one loop, one thread). */
+	struct evbuffer *scratch;
 	struct proxy_stats stats;
 };
 

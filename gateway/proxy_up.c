@@ -16,6 +16,7 @@
 #include "rewrite.h"
 #include "tunnel.h"
 #include "upstream.h"
+#include "wire.h"
 #include "core/log.h"
 #include "core/compat.h"
 
@@ -74,8 +75,11 @@ static void up_connected(struct conn *c)
 		.tls = false,
 		.upgrade = x->upgrade,
 	};
-	if (rewrite_request_head(bufferevent_get_output(x->up), &x->req, &o) !=
-	    0) {
+	/* The head waits in scratch for the first piece of body, so that
+	 * both leave in one write (conn_relay_request). */
+	struct evbuffer *scratch = c->px->scratch;
+	if (rewrite_request_head(scratch, &x->req, &o) != 0) {
+		evbuffer_drain(scratch, evbuffer_get_length(scratch));
 		conn_fail(c, PROXY_ERR_UP_CONNECT, "out of memory");
 		return;
 	}
@@ -92,8 +96,13 @@ static void up_connected(struct conn *c)
 
 	struct timeval wt = tv_ms(cfg->up_send_timeout_ms);
 	bufferevent_set_timeouts(x->up, NULL, &wt);
-	bufferevent_enable(x->up, EV_READ | EV_WRITE);
+	/* EV_WRITE is on from creation; enabling it again would arm a write
+	 * event for nothing. */
+	bufferevent_enable(x->up, EV_READ);
 	conn_relay_request(c);
+	if (!c->dead && x->up && evbuffer_get_length(scratch))
+		wire_send(x->up, scratch); /* the relay had nothing to do */
+	evbuffer_drain(scratch, evbuffer_get_length(scratch));
 }
 
 /* Start (or restart, for the one retry) the upstream leg. */
@@ -130,8 +139,9 @@ void up_start(struct conn *c)
 	x->t_up_start = gw_now_ms();
 	body_relay_init(&x->req_body, x->req.framing, x->req.content_length,
 			CHUNK_LINE_MAX, c->px->cfg->header_max_bytes);
-	/* Leave the body in the socket until the app is reachable. */
-	bufferevent_disable(c->bev, EV_READ);
+	/* Client reading stays on: until the app is reachable the body waits
+	 * in the input buffer, whose read watermark bounds it (and a pause
+	 * and resume would cost two epoll_ctl calls per request). */
 	up_open(c, true);
 }
 
@@ -193,15 +203,19 @@ static void start_tunnel(struct conn *c)
 				 cfg->buffer_size, up_tunnel_done, c);
 }
 
+/* Move what the app sent of the body to the client. scratch may already
+ * hold the response head: both leave in one write. */
 static void relay_response(struct conn *c)
 {
 	struct exchange *x = &c->x;
 	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *scratch = c->px->scratch;
 	const char *err = NULL;
-	size_t before = evbuffer_get_length(out);
+	size_t before = evbuffer_get_length(scratch);
 	enum body_status st = body_relay_step(
-		&x->resp_body, bufferevent_get_input(x->up), out, &err);
-	x->bytes_out += evbuffer_get_length(out) - before;
+		&x->resp_body, bufferevent_get_input(x->up), scratch, &err);
+	x->bytes_out += evbuffer_get_length(scratch) - before;
+	wire_send(c->bev, scratch);
 	if (st == BODY_ERROR) {
 		conn_fail(c, PROXY_ERR_UP_BAD_RESPONSE, err);
 		return;
@@ -304,7 +318,9 @@ static void read_response_head(struct conn *c)
 		struct http1_head sent = x->resp;
 		if (dechunk)
 			sent.framing = HTTP1_BODY_CLOSE;
-		if (rewrite_response_head(out, &sent, &ro) != 0) {
+		if (rewrite_response_head(c->px->scratch, &sent, &ro) != 0) {
+			evbuffer_drain(c->px->scratch,
+				       evbuffer_get_length(c->px->scratch));
 			conn_fail(c, PROXY_ERR_UP_BAD_RESPONSE, "out of memory");
 			return;
 		}

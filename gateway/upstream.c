@@ -128,7 +128,9 @@ struct bufferevent *upstream_pool_take(struct upstream_pool *pool,
 	free(ic);
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 	bufferevent_set_timeouts(bev, NULL, NULL);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	/* EV_WRITE was never disabled; enabling it would arm a write event
+	 * with nothing to write (two wasted epoll_ctl calls). */
+	bufferevent_enable(bev, EV_READ);
 	return bev;
 }
 

@@ -30,7 +30,8 @@ struct upstream_pool *upstream_pool_create(struct event_base *base,
 					   unsigned idle_timeout_ms);
 
 /* An idle connection to addr, or NULL. Callbacks and timeouts are cleared;
- * reading and writing are enabled. */
+ * reading and writing are enabled (EV_WRITE armed only once output is
+ * queued). */
 struct bufferevent *upstream_pool_take(struct upstream_pool *pool,
 				       const struct gw_addr *addr);
 

@@ -6,7 +6,7 @@
 
 #include "core/compat.h"
 
-static void oom(size_t n)
+void gw_oom(size_t n)
 {
 	fprintf(stderr, "gateway: out of memory allocating %zu bytes\n", n);
 	abort();
@@ -16,7 +16,7 @@ void *gw_xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
 	if (!p)
-		oom(n);
+		gw_oom(n);
 	return p;
 }
 
@@ -24,7 +24,7 @@ void *gw_xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size ? size : 1);
 	if (!p)
-		oom(n * size);
+		gw_oom(n * size);
 	return p;
 }
 
@@ -32,7 +32,7 @@ void *gw_xrealloc(void *p, size_t n)
 {
 	void *q = realloc(p, n ? n : 1);
 	if (!q)
-		oom(n);
+		gw_oom(n);
 	return q;
 }
 

@@ -23,6 +23,8 @@ void *gw_xcalloc(size_t n, size_t size);
 void *gw_xrealloc(void *p, size_t n);
 char *gw_xstrdup(const char *s);
 char *gw_xstrndup(const char *s, size_t n);
+/* Report an allocation of n bytes that failed, and abort. */
+_Noreturn void gw_oom(size_t n);
 
 #pragma GCC poison strcpy strcat sprintf vsprintf gets
 
