@@ -25,6 +25,8 @@ enum key_type {
 	T_STRING,       /* char * */
 	T_LISTEN,       /* repeatable ADDRESS:PORT */
 	T_CIDRS,        /* list of CIDRs */
+	T_OPTSTR,       /* char *, empty = NULL (unset) */
+	T_OPTADDR,      /* struct gw_addr *, empty = NULL (unset) */
 };
 
 struct key {
@@ -98,6 +100,33 @@ static const struct key keys[] = {
 	{"upstream", "header_max_bytes", T_SIZE, "64k", 1024, 1048576,
 	 OFF(response_header_max_bytes),
 	 "largest response head from an app; larger gets 502"},
+
+	{"gateway", "domain", T_OPTSTR, "", 0, 0, OFF(domain),
+	 "apps live under <project>.<domain> (gatewayctl route add; optional)"},
+
+	{"redis", "address", T_OPTADDR, "", 0, 0, OFF(redis_addr),
+	 "Redis with the routes and sessions (ip:port); empty = config routes only"},
+	{"redis", "password", T_OPTSTR, "", 0, 0, OFF(redis_password),
+	 "AUTH password; keep this file unreadable by others when set"},
+	{"redis", "db", T_UINT, "0", 0, 1000, OFF(redis_db),
+	 "database number (SELECT)"},
+	{"redis", "connect_timeout", T_DURATION, "1s", 10, SEC(60),
+	 OFF(redis_connect_timeout_ms), "TCP connect to Redis"},
+	{"redis", "command_timeout", T_DURATION, "1s", 10, SEC(60),
+	 OFF(redis_command_timeout_ms),
+	 "a reply slower than this counts as Redis down (reconnect)"},
+	{"redis", "reconnect_max", T_DURATION, "5s", 100, SEC(300),
+	 OFF(redis_reconnect_max_ms),
+	 "longest pause between reconnect attempts (backoff from 100ms)"},
+
+	{"auth", "cookie_name", T_STRING, "gw_session", 0, 0, OFF(auth_cookie),
+	 "the platform's session cookie; never forwarded to apps"},
+	{"auth", "login_url", T_OPTSTR, "", 0, 0, OFF(auth_login_url),
+	 "browsers without a session are sent here (?return_to=...); empty = 401"},
+	{"auth", "cache_ttl", T_DURATION, "2s", 0, SEC(60), OFF(auth_cache_ttl_ms),
+	 "how long an authorization decision is reused; revocations drop it at once"},
+	{"auth", "cache_max", T_UINT, "10000", 16, 10000000, OFF(auth_cache_max),
+	 "most cached decisions per worker"},
 
 	{"log", "level", T_LEVEL, "info", 0, 0, OFF(log_level),
 	 "error log level: error, warn, info or debug"},
@@ -235,6 +264,25 @@ static int set_key(struct gw_config *cfg, const struct key *k, const char *v,
 			return -1;
 		}
 		add_listen(cfg, &a);
+		return 0;
+	}
+	case T_OPTSTR:
+		free(*(char **)field);
+		*(char **)field = *v ? gw_xstrdup(v) : NULL;
+		return 0;
+	case T_OPTADDR: {
+		struct gw_addr **ap = (struct gw_addr **)field;
+		free(*ap);
+		*ap = NULL;
+		if (!*v)
+			return 0;
+		struct gw_addr a;
+		if (gw_addr_parse(v, &a, &e) != 0) {
+			snprintf(err, errlen, "'%s': %s", v, e);
+			return -1;
+		}
+		*ap = gw_xmalloc(sizeof(a));
+		**ap = a;
 		return 0;
 	}
 	case T_CIDRS: {
@@ -525,6 +573,11 @@ void config_destroy(struct gw_config *cfg)
 	free(cfg->listen);
 	free(cfg->trusted_proxies);
 	free(cfg->access_log);
+	free(cfg->domain);
+	free(cfg->redis_addr);
+	free(cfg->redis_password);
+	free(cfg->auth_cookie);
+	free(cfg->auth_login_url);
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		free(cfg->routes[i].host);
 		free(cfg->routes[i].addrs);

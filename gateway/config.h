@@ -35,6 +35,7 @@ struct gw_config {
 	unsigned drain_timeout_ms;
 	struct gw_cidr *trusted_proxies; /* peers whose X-Forwarded-* we keep */
 	size_t ntrusted_proxies;
+	char *domain;             /* apps' parent domain, or NULL */
 
 	/* [client] */
 	size_t header_max_bytes;       /* request head size limit -> 431 */
@@ -55,6 +56,20 @@ struct gw_config {
 	unsigned keepalive_idle_timeout_ms;
 	unsigned tunnel_idle_timeout_ms; /* WebSocket / upgrade idle */
 	size_t response_header_max_bytes;
+
+	/* [redis] */
+	struct gw_addr *redis_addr; /* NULL: no Redis, config routes only */
+	char *redis_password;       /* NULL: no AUTH (never logged) */
+	unsigned redis_db;
+	unsigned redis_connect_timeout_ms;
+	unsigned redis_command_timeout_ms;
+	unsigned redis_reconnect_max_ms;
+
+	/* [auth] */
+	char *auth_cookie;          /* platform session cookie name */
+	char *auth_login_url;       /* NULL: 401 instead of a redirect */
+	unsigned auth_cache_ttl_ms;
+	unsigned auth_cache_max;
 
 	/* [log] */
 	enum gw_log_level log_level;

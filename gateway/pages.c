@@ -17,6 +17,7 @@ static const struct page pages[] = {
 	{101, "Switching Protocols", NULL},
 	{200, "OK", NULL},
 	{204, "No Content", NULL},
+	{302, "Found", "Please sign in to open this app."},
 	{304, "Not Modified", NULL},
 	{400, "Bad Request", "The request could not be understood."},
 	{401, "Unauthorized", "Please sign in to open this app."},
@@ -79,17 +80,23 @@ int pages_write(struct evbuffer *out, int status, const struct pages_opts *o)
 	if (o->retry_after)
 		snprintf(retry, sizeof(retry), "Retry-After: %u\r\n",
 			 o->retry_after);
+	if (o->location &&
+	    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nLocation: %s\r\n",
+				status, reason, o->location) < 0)
+		return -1;
+	if (!o->location &&
+	    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, reason) < 0)
+		return -1;
 	if (evbuffer_add_printf(out,
-				"HTTP/1.1 %d %s\r\n"
 				"Content-Type: %s\r\n"
 				"Content-Length: %d\r\n"
 				"Cache-Control: no-store\r\n"
 				"X-Content-Type-Options: nosniff\r\n"
-				"%s%s\r\n",
-				status, reason,
+				"%s%s%s\r\n",
 				o->html ? "text/html; charset=utf-8"
 					: "text/plain; charset=utf-8",
 				blen, retry,
+				o->www_auth ? "WWW-Authenticate: Cookie\r\n" : "",
 				o->close ? "Connection: close\r\n" : "") < 0)
 		return -1;
 	if (o->head_only)

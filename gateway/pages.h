@@ -16,6 +16,9 @@ struct pages_opts {
 	bool close;     /* add "Connection: close" */
 	bool head_only; /* HEAD request: head without body */
 	unsigned retry_after; /* seconds for Retry-After; 0 = none */
+	const char *location; /* Location field (redirects), or NULL; the
+				 caller has made it safe (no CR/LF) */
+	bool www_auth;        /* 401: add a WWW-Authenticate challenge */
 };
 
 /* Append a complete HTTP/1.1 response for status to out. Unknown status

@@ -14,11 +14,13 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "auth.h"
 #include "config.h"
 #include "pages.h"
 #include "proxy_int.h"
 #include "wire.h"
 #include "routes.h"
+#include "routesync.h"
 #include "tunnel.h"
 #include "core/log.h"
 #include "core/compat.h"
@@ -75,8 +77,10 @@ void conn_leave(struct conn *c)
 
 static void exchange_reset(struct conn *c)
 {
+	auth_cancel(c->x.auth_req);
 	free(c->x.head_buf);
 	free(c->x.resp_buf);
+	free(c->x.redirect);
 	memset(&c->x, 0, sizeof(c->x));
 }
 
@@ -238,6 +242,8 @@ void conn_fail(struct conn *c, enum proxy_err err, const char *detail)
 		.html = x->req.hdrs ? wants_html(&x->req) : false,
 		.close = close,
 		.head_only = x->req.method == HTTP_HEAD && x->req.major,
+		.location = err == PROXY_ERR_AUTH_LOGIN ? x->redirect : NULL,
+		.www_auth = err == PROXY_ERR_AUTH_REQUIRED,
 	};
 	int n = pages_write(bufferevent_get_output(c->bev), status, &po);
 	x->status = status;
@@ -253,6 +259,103 @@ void conn_fail(struct conn *c, enum proxy_err err, const char *detail)
 }
 
 /* ---- reading and routing a request -------------------------------------- */
+
+/* A top-level browser navigation, which can follow a redirect to a login
+ * page (API calls and subresources get 401 instead). */
+static bool is_navigation(const struct http1_head *req)
+{
+	if (req->method != HTTP_GET && req->method != HTTP_HEAD)
+		return false;
+	const struct http1_header *m = http1_head_get(req, "Sec-Fetch-Mode");
+	if (m)
+		return gw_str_ieq_cstr(gw_str_trim(m->value), "navigate");
+	return wants_html(req);
+}
+
+/* Append s percent-encoded (everything but RFC 3986 unreserved). */
+static void add_encoded(struct evbuffer *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' ||
+		    ch == '_' || ch == '~') {
+			evbuffer_add(b, s + i, 1);
+		} else {
+			char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+			evbuffer_add(b, e, 3);
+		}
+	}
+}
+
+/* login_url?return_to=<this request's URL>. The URL is rebuilt from the
+ * routed host (a known app under our domain) and the origin-form path, so
+ * it can only lead back here: no open redirect. */
+static char *login_redirect(struct conn *c)
+{
+	const struct exchange *x = &c->x;
+	const char *login = c->px->cfg->auth_login_url;
+	struct evbuffer *b = evbuffer_new();
+	if (!b)
+		return NULL;
+	bool https = false;
+	const struct http1_header *p =
+		c->peer_trusted ? http1_head_get(&x->req, "X-Forwarded-Proto")
+				: NULL;
+	if (p && gw_str_ieq_cstr(gw_str_trim(p->value), "https"))
+		https = true;
+	evbuffer_add(b, login, strlen(login));
+	evbuffer_add(b, strchr(login, '?') ? "&return_to=" : "?return_to=", 11);
+	const char *scheme = https ? "https://" : "http://";
+	add_encoded(b, scheme, strlen(scheme));
+	add_encoded(b, x->host_out.p, x->host_out.len);
+	if (x->path_needs_slash)
+		add_encoded(b, "/", 1);
+	add_encoded(b, x->path.p, x->path.len);
+	size_t n = evbuffer_get_length(b);
+	char *s = gw_xmalloc(n + 1);
+	evbuffer_remove(b, s, n);
+	s[n] = '\0';
+	evbuffer_free(b);
+	return s;
+}
+
+/* Turn an authorization decision into "go on" (0) or an answer (-1). */
+static int auth_decide(struct conn *c, enum auth_result res)
+{
+	struct exchange *x = &c->x;
+	switch (res) {
+	case AUTH_ALLOW:
+		return 0;
+	case AUTH_NO_SESSION:
+		if (c->px->cfg->auth_login_url && is_navigation(&x->req) &&
+		    (x->redirect = login_redirect(c))) {
+			conn_fail(c, PROXY_ERR_AUTH_LOGIN, NULL);
+			return -1;
+		}
+		conn_fail(c, PROXY_ERR_AUTH_REQUIRED, NULL);
+		return -1;
+	case AUTH_FORBIDDEN:
+		conn_fail(c, PROXY_ERR_AUTH_FORBIDDEN, NULL);
+		return -1;
+	case AUTH_UNAVAILABLE:
+	case AUTH_PENDING:
+	default:
+		conn_fail(c, PROXY_ERR_AUTH_UNAVAILABLE, NULL);
+		return -1;
+	}
+}
+
+static void auth_done(void *arg, enum auth_result res)
+{
+	struct conn *c = arg;
+	conn_enter(c);
+	c->x.auth_req = NULL; /* auth.c freed it */
+	if (auth_decide(c, res) == 0)
+		up_start(c);
+	conn_leave(c);
+}
 
 static int route_request(struct conn *c)
 {
@@ -297,12 +400,33 @@ static int route_request(struct conn *c)
 
 	struct route *r = routes_lookup(c->px->routes, x->host);
 	if (!r) {
-		conn_fail(c, PROXY_ERR_NO_ROUTE, NULL);
+		/* Without a complete table a missing host may well exist. */
+		bool unsure = c->px->rsync &&
+			      !routesync_authoritative(c->px->rsync);
+		conn_fail(c, unsure ? PROXY_ERR_ROUTES_UNAVAILABLE
+				    : PROXY_ERR_NO_ROUTE,
+			  NULL);
 		return -1;
 	}
-	x->up_addr = route_pick(r);
-	(void)cfg;
-	return 0;
+	const struct gw_addr *a = route_pick(r);
+	if (!a) {
+		conn_fail(c, PROXY_ERR_NO_UPSTREAM, NULL);
+		return -1;
+	}
+	x->up_addr_copy = *a;
+	x->up_addr = &x->up_addr_copy;
+	if (!r->private_)
+		return 0;
+	if (!c->px->auth) {
+		conn_fail(c, PROXY_ERR_AUTH_UNAVAILABLE, "no Redis configured");
+		return -1;
+	}
+	struct gw_str sid = auth_cookie_value(req, cfg->auth_cookie);
+	enum auth_result res = auth_check(c->px->auth, sid, r->project,
+					  auth_done, c, &x->auth_req);
+	if (res == AUTH_PENDING)
+		return 1;
+	return auth_decide(c, res);
 }
 
 /* Try to read one request head from the client input. Returns true when
@@ -370,6 +494,8 @@ static bool read_head(struct conn *c)
 		return true;
 	}
 	conn_set(c, CONN_EXCHANGE);
+	/* 0: go; 1: waiting for authorization (auth_done goes on); -1:
+	 * answered. */
 	if (route_request(c) != 0)
 		return true;
 	up_start(c);
@@ -605,6 +731,8 @@ struct proxy *proxy_create(const struct proxy_params *p)
 	px->base = p->base;
 	px->cfg = p->cfg;
 	px->routes = p->routes;
+	px->rsync = p->rsync;
+	px->auth = p->auth;
 	px->pool = p->pool;
 	px->count_cb = p->count_cb;
 	px->count_arg = p->count_arg;

@@ -25,6 +25,8 @@ struct proxy_params {
 	struct event_base *base;
 	const struct gw_config *cfg; /* must outlive the proxy */
 	struct routes *routes;       /* must outlive the proxy */
+	struct routesync *rsync;     /* NULL without Redis; outlives proxy */
+	struct auth *auth;           /* NULL without Redis; outlives proxy */
 	struct upstream_pool *pool;  /* must outlive the proxy */
 	proxy_count_cb count_cb;     /* may be NULL */
 	void *count_arg;

@@ -28,12 +28,18 @@ struct tunnel;
  * One list generates the enum and the table (proxy.c). */
 #define PROXY_ERRORS(X)                                                        \
 	X(BAD_REQUEST, 400, "bad request")                                    \
+	X(AUTH_LOGIN, 302, "not signed in: sent to the login page")           \
+	X(AUTH_REQUIRED, 401, "not signed in")                                \
+	X(AUTH_FORBIDDEN, 403, "signed in but not a member")                  \
 	X(NO_ROUTE, 404, "no app for this host")                              \
 	X(HEADER_TIMEOUT, 408, "request head timed out")                      \
 	X(BODY_TIMEOUT, 408, "request body timed out")                        \
 	X(HEAD_TOO_LARGE, 431, "request head too large")                      \
 	X(NOT_IMPLEMENTED, 501, "not implemented")                            \
 	X(VERSION, 505, "HTTP version not supported")                         \
+	X(ROUTES_UNAVAILABLE, 503, "unknown host while Redis is unreachable")  \
+	X(AUTH_UNAVAILABLE, 503, "cannot check authorization: Redis down")     \
+	X(NO_UPSTREAM, 503, "route has no upstream address")                  \
 	X(UP_CONNECT, 502, "upstream connect failed")                         \
 	X(UP_CLOSED, 502, "upstream closed before responding")                \
 	X(UP_BAD_RESPONSE, 502, "invalid upstream response")                  \
@@ -78,7 +84,10 @@ struct exchange {
 	struct gw_str path;      /* origin-form target to send */
 	int path_needs_slash;
 	bool upgrade;            /* forwarded as an upgrade request */
-	const struct gw_addr *up_addr; /* chosen endpoint (route-owned) */
+	const struct gw_addr *up_addr; /* = &up_addr_copy once routed */
+	struct gw_addr up_addr_copy; /* routes may change under us */
+	struct auth_req *auth_req; /* pending authorization (owned) */
+	char *redirect;          /* Location of a login redirect (owned) */
 
 	struct body_relay req_body; /* request body, client -> upstream */
 	bool req_started;        /* request head handed to the upstream */
@@ -134,6 +143,8 @@ struct proxy {
 	struct event_base *base;
 	const struct gw_config *cfg;
 	struct routes *routes;
+	struct routesync *rsync;  /* NULL without Redis */
+	struct auth *auth;        /* NULL without Redis */
 	struct upstream_pool *pool;
 	proxy_count_cb count_cb;
 	void *count_arg;

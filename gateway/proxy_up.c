@@ -74,6 +74,10 @@ static void up_connected(struct conn *c)
 		.peer_trusted = c->peer_trusted,
 		.tls = false,
 		.upgrade = x->upgrade,
+		/* The platform's session is for the gateway only: apps are
+		 * untrusted, public or private. */
+		.strip_cookie = gw_str_make(cfg->auth_cookie,
+					    strlen(cfg->auth_cookie)),
 	};
 	/* The head waits in scratch for the first piece of body, so that
 	 * both leave in one write (conn_relay_request). */

@@ -1,37 +1,71 @@
 /* routes.h - which app a host name belongs to.
  *
- * For now the table is built from the config file's [routes] (and the
- * command line); the Redis-backed table (issue #3) plugs in behind the same
- * lookup. A struct route lives as long as the table that returned it; the
- * Redis version will hand out references instead.
+ * Two layers: static routes from the config file (fixed for the process's
+ * life) and dynamic ones mirrored from Redis by routesync. A lookup tries
+ * the dynamic layer first. Lookups are synchronous and local: the table is
+ * a full replica, kept current by pub/sub invalidation.
+ *
+ * A struct route is owned by the table and may be replaced or freed by the
+ * next event-loop callback: callers copy what they need (the chosen
+ * address, the project) before going asynchronous.
  */
 #ifndef GW_ROUTES_H
 #define GW_ROUTES_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/addr.h"
 
 struct config_route;
 
+#define ROUTE_PROJECT_MAX 64
+
 struct route {
 	char *host;              /* normalised host name (routing key) */
-	struct gw_addr *addrs;   /* upstream endpoints (>= 1) */
+	char project[ROUTE_PROJECT_MAX]; /* project id (first host label) */
+	bool private_;           /* needs an authorized session */
+	struct gw_addr *addrs;   /* static upstream endpoints (may be 0) */
 	size_t naddrs;
 	size_t rr_next;          /* round-robin cursor */
+	/* Kubernetes target, for the activator (empty when unset). */
+	char *namespace_, *deployment, *service;
+	unsigned port;
+	unsigned idle_timeout_s;
+	uint64_t gen;            /* resync generation that last saw it */
+	struct route *next;      /* hash chain */
 };
 
 struct routes;
 
-/* Build a table from config routes (copied). Never NULL (aborts on OOM). */
+/* Build a table holding the config routes (copied), public, no dynamic
+ * layer yet. Never NULL (aborts on OOM). */
 struct routes *routes_create_static(const struct config_route *r, size_t n);
 
-/* Look up a normalised host (as hostname_normalize writes it). Returns the
- * route, owned by the table, or NULL when no app has this host. */
+/* Look up a normalised host (as hostname_normalize writes it): dynamic
+ * layer first, then static. NULL when no app has this host. */
 struct route *routes_lookup(struct routes *rt, const char *host);
 
-/* Next upstream endpoint of a route, round robin. */
+/* Next upstream endpoint of a route, round robin; NULL if it has none. */
 const struct gw_addr *route_pick(struct route *r);
+
+/* A new, empty dynamic route for host (public, no addresses). */
+struct route *route_new(const char *host);
+void route_free(struct route *r);
+
+/* Insert or replace the dynamic route for r->host; takes ownership. The
+ * route is stamped with the current generation. */
+void routes_put(struct routes *rt, struct route *r);
+/* Remove the dynamic route for host, if any. */
+void routes_remove(struct routes *rt, const char *host);
+
+/* Full resync: routes_sync_begin() starts a generation; routes put after it
+ * are kept, and routes_sync_end() drops every dynamic route the resync did
+ * not see. Returns the number dropped. */
+void routes_sync_begin(struct routes *rt);
+size_t routes_sync_end(struct routes *rt);
+size_t routes_dynamic_count(const struct routes *rt);
 
 void routes_destroy(struct routes *rt);
 

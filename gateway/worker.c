@@ -11,10 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "config.h"
 #include "listener.h"
 #include "proxy.h"
 #include "routes.h"
+#include "routesync.h"
 #include "upstream.h"
 #include "worker.h"
 #include "core/log.h"
@@ -24,6 +26,8 @@ struct worker {
 	struct event_base *base;
 	const struct gw_config *cfg;
 	struct routes *routes;
+	struct routesync *rsync; /* NULL without Redis */
+	struct auth *auth;       /* NULL without Redis */
 	struct upstream_pool *pool;
 	struct proxy *proxy;
 	struct listener **listeners;
@@ -33,6 +37,14 @@ struct worker {
 	bool draining;
 	int exit_status;
 };
+
+/* Invalidations other than routes, from the events channel. */
+static void event_cb(void *arg, const char *kind, const char *name)
+{
+	struct worker *w = arg;
+	if (w->auth)
+		auth_event(w->auth, kind, name);
+}
 
 static void close_listeners(struct worker *w)
 {
@@ -104,12 +116,25 @@ struct worker *worker_create(const struct gw_config *cfg, char *err,
 		goto fail_base;
 	}
 	w->routes = routes_create_static(cfg->routes, cfg->nroutes);
+	if (cfg->redis_addr) {
+		struct routesync_params rp = {
+			.base = w->base,
+			.cfg = cfg,
+			.routes = w->routes,
+			.on_event = event_cb,
+			.arg = w,
+		};
+		w->rsync = routesync_create(&rp);
+		w->auth = auth_create(cfg, routesync_conn(w->rsync));
+	}
 	w->pool = upstream_pool_create(w->base, cfg->keepalive_max_idle,
 				       cfg->keepalive_idle_timeout_ms);
 	struct proxy_params pp = {
 		.base = w->base,
 		.cfg = cfg,
 		.routes = w->routes,
+		.rsync = w->rsync,
+		.auth = w->auth,
 		.pool = w->pool,
 		.count_cb = count_cb,
 		.count_arg = w,
@@ -158,8 +183,10 @@ void worker_destroy(struct worker *w)
 		return;
 	close_listeners(w);
 	free(w->listeners);
-	proxy_destroy(w->proxy);
+	proxy_destroy(w->proxy); /* cancels pending authorizations */
 	upstream_pool_destroy(w->pool);
+	auth_destroy(w->auth);
+	routesync_destroy(w->rsync); /* fails its own outstanding reads */
 	routes_destroy(w->routes);
 	if (w->sig_term)
 		event_free(w->sig_term);

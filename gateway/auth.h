@@ -1,0 +1,60 @@
+/* auth.h - may this session open this private project?
+ *
+ * The platform's session cookie names a session in Redis
+ * (gw:session:<sid>: user, expires); the user may open a private project
+ * when they are in gw:members:<project> (docs/redis.md). Decisions are
+ * cached per (session, project) for at most cache_ttl, never past the
+ * session's expiry, and dropped at once by "session <sid>" and
+ * "members <project>" events. Redis unreachable means AUTH_UNAVAILABLE:
+ * private projects fail closed.
+ *
+ * Session ids are secrets: they are never logged, and never leave this
+ * module except as Redis keys.
+ */
+#ifndef GW_AUTH_H
+#define GW_AUTH_H
+
+#include <stddef.h>
+
+#include "core/str.h"
+
+struct gw_config;
+struct http1_head;
+struct rconn;
+struct auth;
+struct auth_req;
+
+enum auth_result {
+	AUTH_ALLOW,       /* member of the project */
+	AUTH_NO_SESSION,  /* no cookie, unknown or expired session */
+	AUTH_FORBIDDEN,   /* a valid user, not a member */
+	AUTH_UNAVAILABLE, /* Redis cannot be asked */
+	AUTH_PENDING,     /* asked Redis; the callback will tell */
+};
+
+typedef void (*auth_cb)(void *arg, enum auth_result res);
+
+/* conn: the Redis command connection (may be down); not owned. */
+struct auth *auth_create(const struct gw_config *cfg, struct rconn *conn);
+
+/* Decide for session id sid (empty slice: no cookie) and project. Returns
+ * the decision, or AUTH_PENDING with *req set: cb is then called exactly
+ * once, later, unless auth_cancel(*req) comes first. */
+enum auth_result auth_check(struct auth *a, struct gw_str sid,
+			    const char *project, auth_cb cb, void *arg,
+			    struct auth_req **req);
+
+/* Forget a pending check: its callback will not run. NULL is fine. */
+void auth_cancel(struct auth_req *req);
+
+/* Invalidation events from the events channel ("session", "members"). */
+void auth_event(struct auth *a, const char *kind, const char *name);
+
+/* The value of the first cookie called `name` in the request's Cookie
+ * fields (a slice into the head), or an empty slice. */
+struct gw_str auth_cookie_value(const struct http1_head *req,
+				const char *name);
+
+void auth_destroy(struct auth *a);
+
+#endif

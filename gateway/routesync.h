@@ -1,0 +1,47 @@
+/* routesync.h - mirror the Redis routing table into struct routes and keep
+ * it current (schema: docs/redis.md).
+ *
+ * Two connections: commands, and a subscriber on gw:events. Once both are
+ * up, a full resync (SMEMBERS gw:routes, then HGETALL per host) replaces
+ * the dynamic layer; afterwards each "route <host>" event re-reads one
+ * host. The subscription is made before the resync starts, so no change
+ * made during the resync is missed; replies on one connection arrive in
+ * order, so the last read wins.
+ *
+ * While either connection is down the table is kept as it was
+ * (stale-if-error) and routesync_authoritative() is false: a host missing
+ * from the table may exist, so the proxy answers 503, not 404.
+ */
+#ifndef GW_ROUTESYNC_H
+#define GW_ROUTESYNC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct event_base;
+struct gw_config;
+struct routes;
+struct rconn;
+struct routesync;
+
+struct routesync_params {
+	struct event_base *base;
+	const struct gw_config *cfg; /* redis_addr must be set */
+	struct routes *routes;       /* updated in place; not owned */
+	/* Other events ("session <sid>", "members <project>"): kind and
+	 * name, NUL-terminated, valid during the call. */
+	void (*on_event)(void *arg, const char *kind, const char *name);
+	void *arg;
+};
+
+struct routesync *routesync_create(const struct routesync_params *p);
+
+/* True when the table is a complete, current copy of Redis's. */
+bool routesync_authoritative(const struct routesync *rs);
+
+/* The command connection, for other readers (authorization). */
+struct rconn *routesync_conn(struct routesync *rs);
+
+void routesync_destroy(struct routesync *rs);
+
+#endif
