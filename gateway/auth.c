@@ -33,6 +33,7 @@ struct auth {
 	size_t nbuckets;
 	size_t count;
 	struct entry_list by_age;
+	bool cache_on;
 };
 
 struct auth_req {
@@ -79,7 +80,7 @@ static void unlink_entry(struct auth *a, struct entry **pp)
 static void cache_put(struct auth *a, const char *sid, const char *project,
 		      enum auth_result res, uint64_t session_expires_ms)
 {
-	if (a->cfg->auth_cache_ttl_ms == 0)
+	if (a->cfg->auth_cache_ttl_ms == 0 || !a->cache_on)
 		return;
 	uint64_t now = gw_now_ms();
 	uint64_t exp = now + a->cfg->auth_cache_ttl_ms;
@@ -213,6 +214,10 @@ enum auth_result auth_check(struct auth *a, struct gw_str sid,
 	*out = NULL;
 	if (!sid_ok(sid))
 		return AUTH_NO_SESSION;
+	/* Redis down: fail closed, cache or not (a revocation published
+	 * meanwhile would be missed). */
+	if (!rconn_up(a->conn))
+		return AUTH_UNAVAILABLE;
 	char sidz[SID_MAX + 1];
 	memcpy(sidz, sid.p, sid.len);
 	sidz[sid.len] = '\0';
@@ -248,6 +253,21 @@ void auth_cancel(struct auth_req *r)
 	rcmd_cancel(r->cmd);
 	explicit_bzero(r->sid, sizeof(r->sid));
 	free(r);
+}
+
+static void cache_clear(struct auth *a)
+{
+	while (!TAILQ_EMPTY(&a->by_age)) {
+		struct entry *e = TAILQ_FIRST(&a->by_age);
+		unlink_entry(a, slot(a, e->sid, e->project));
+	}
+}
+
+void auth_set_cache(struct auth *a, bool on)
+{
+	a->cache_on = on;
+	if (!on)
+		cache_clear(a);
 }
 
 void auth_event(struct auth *a, const char *kind, const char *name)
@@ -301,10 +321,7 @@ void auth_destroy(struct auth *a)
 {
 	if (!a)
 		return;
-	while (!TAILQ_EMPTY(&a->by_age)) {
-		struct entry *e = TAILQ_FIRST(&a->by_age);
-		unlink_entry(a, slot(a, e->sid, e->project));
-	}
+	cache_clear(a);
 	free(a->bucket);
 	free(a);
 }

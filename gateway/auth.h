@@ -47,6 +47,10 @@ enum auth_result auth_check(struct auth *a, struct gw_str sid,
 /* Forget a pending check: its callback will not run. NULL is fine. */
 void auth_cancel(struct auth_req *req);
 
+/* Caching is safe only while invalidations arrive: off drops every
+ * cached decision and caches nothing until switched on again. */
+void auth_set_cache(struct auth *a, bool on);
+
 /* Invalidation events from the events channel ("session", "members"). */
 void auth_event(struct auth *a, const char *kind, const char *name);
 

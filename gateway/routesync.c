@@ -102,12 +102,21 @@ static struct route *parse_route(const char *host, const redisReply *r)
 	return rt;
 }
 
+static void set_authoritative(struct routesync *rs, bool on)
+{
+	if (rs->authoritative == on)
+		return;
+	rs->authoritative = on;
+	if (rs->p.on_sync)
+		rs->p.on_sync(rs->p.arg, on);
+}
+
 static void resync_step_done(struct routesync *rs)
 {
 	if (rs->outstanding > 0 || rs->resync_failed)
 		return;
 	size_t dropped = routes_sync_end(rs->p.routes);
-	rs->authoritative = true;
+	set_authoritative(rs, true);
 	gw_log(GW_LOG_INFO, "routes",
 	       "in sync with Redis: %zu route(s), %zu dropped",
 	       routes_dynamic_count(rs->p.routes), dropped);
@@ -204,7 +213,7 @@ static void state_cb(void *arg, bool up)
 			gw_log(GW_LOG_WARN, "routes",
 			       "Redis lost: serving the last known routes; "
 			       "unknown hosts get 503");
-		rs->authoritative = false;
+		set_authoritative(rs, false);
 		rs->epoch++; /* outstanding resync replies are stale */
 		return;
 	}
@@ -219,9 +228,10 @@ static void message_cb(void *arg, const char *msg, size_t len)
 		return;
 	size_t klen = (size_t)(sp - msg), nlen = len - klen - 1;
 	if (klen == 5 && memcmp(msg, "route", 5) == 0) {
-		if (!fetch(rs, sp + 1, nlen, 0) && rs->authoritative) {
-			/* We could not ask: the table may now be wrong. */
-			rs->authoritative = false;
+		if (!fetch(rs, sp + 1, nlen, 0)) {
+			/* We could not ask: the table may now be wrong until
+			 * the next resync. */
+			set_authoritative(rs, false);
 		}
 		return;
 	}

@@ -31,6 +31,9 @@ struct routesync_params {
 	/* Other events ("session <sid>", "members <project>"): kind and
 	 * name, NUL-terminated, valid during the call. */
 	void (*on_event)(void *arg, const char *kind, const char *name);
+	/* The table became authoritative (true) or stopped being (false):
+	 * while false, invalidations may be missed, so no cache is safe. */
+	void (*on_sync)(void *arg, bool in_sync);
 	void *arg;
 };
 

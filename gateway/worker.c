@@ -46,6 +46,13 @@ static void event_cb(void *arg, const char *kind, const char *name)
 		auth_event(w->auth, kind, name);
 }
 
+static void sync_cb(void *arg, bool in_sync)
+{
+	struct worker *w = arg;
+	if (w->auth)
+		auth_set_cache(w->auth, in_sync);
+}
+
 static void close_listeners(struct worker *w)
 {
 	for (size_t i = 0; i < w->nlisteners; i++)
@@ -122,6 +129,7 @@ struct worker *worker_create(const struct gw_config *cfg, char *err,
 			.cfg = cfg,
 			.routes = w->routes,
 			.on_event = event_cb,
+			.on_sync = sync_cb,
 			.arg = w,
 		};
 		w->rsync = routesync_create(&rp);

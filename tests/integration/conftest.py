@@ -54,3 +54,33 @@ body_timeout = 3s
 first_byte_timeout = 2s
 connect_timeout = 1s
 """)
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    d = tmp_path / "redis"
+    d.mkdir()
+    r = gwtest.Redis(d)
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def rgw(redis_server, make_gateway):
+    """A gateway on Redis (domain apps.test, login page configured), no
+    static routes, waiting until it is in sync."""
+    g = make_gateway({}, config=f"""
+[gateway]
+domain = apps.test
+[redis]
+address = {redis_server.addr}
+reconnect_max = 300ms
+command_timeout = 500ms
+[auth]
+login_url = https://login.apps.test/login
+[upstream]
+connect_timeout = 1s
+""")
+    g.redis = redis_server
+    gwtest.wait_for(lambda: "in sync with Redis" in g.stderr(), timeout=5)
+    return g

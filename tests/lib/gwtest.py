@@ -191,3 +191,75 @@ def split_responses(data):
         out.append((status, headers, rest[:n]))
         data = rest[n:]
     return out
+
+
+GATEWAYCTL_BIN = os.environ.get("GATEWAYCTL_BIN",
+                                os.path.join(REPO, "build", "gateway", "gatewayctl"))
+
+
+class Redis:
+    """A throwaway redis-server on a free port, no persistence."""
+
+    def __init__(self, tmpdir, port=None):
+        self.port = port or free_port()
+        self.dir = str(tmpdir)
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, proc=self.proc)
+        import redis  # python3-redis
+        self.r = redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True,
+                             socket_timeout=5)
+        for _ in range(100):  # listening is not yet "loading done"
+            try:
+                self.r.ping()
+                break
+            except Exception:
+                time.sleep(0.05)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+    @property
+    def addr(self):
+        return f"127.0.0.1:{self.port}"
+
+    # Writers following docs/redis.md, for tests that bypass gatewayctl.
+    def put_route(self, host, upstream, visibility="public", project=None, **fields):
+        key = f"gw:route:{host}"
+        self.r.delete(key)
+        self.r.hset(key, mapping={"project": project or host.split(".")[0],
+                                  "visibility": visibility, "upstream": upstream,
+                                  "namespace": "ns", "deployment": "web", **fields})
+        self.r.sadd("gw:routes", host)
+        self.r.publish("gw:events", f"route {host}")
+
+    def rm_route(self, host):
+        self.r.delete(f"gw:route:{host}")
+        self.r.srem("gw:routes", host)
+        self.r.publish("gw:events", f"route {host}")
+
+
+def ctl(conf, *args, timeout=10):
+    """Run gatewayctl with the gateway's config; returns CompletedProcess."""
+    return subprocess.run([GATEWAYCTL_BIN, "-c", conf, *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def wait_for(pred, timeout=3.0, step=0.01):
+    """Poll pred() until true; returns the seconds it took, or raises."""
+    t0 = time.monotonic()
+    while True:
+        v = pred()
+        if v:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(step)
