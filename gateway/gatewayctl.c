@@ -504,6 +504,7 @@ int main(int argc, char **argv)
 	if (!c.rc || c.rc->err) {
 		fprintf(stderr, "gatewayctl: cannot reach Redis at %s: %s\n",
 			redis, c.rc ? c.rc->errstr : "out of memory");
+		redisFree(c.rc);
 		config_destroy(cfg);
 		return EXIT_REDIS;
 	}
