@@ -1,0 +1,135 @@
+/* test_config.c - defaults, units, ranges and precise error messages. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "config.h"
+
+static struct gw_config *load(const char *text, char *err, size_t n)
+{
+	return config_load_string(text, "t.conf", err, n);
+}
+
+static void test_defaults(void **state)
+{
+	char err[256] = "";
+	struct gw_config *c = load("", err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->header_max_bytes, 16384);
+	assert_int_equal(c->header_timeout_ms, 10000);
+	assert_int_equal(c->keepalive_timeout_ms, 75000);
+	assert_int_equal(c->buffer_size, 65536);
+	assert_int_equal(c->connect_timeout_ms, 5000);
+	assert_null(c->redis_addr);
+	assert_string_equal(c->auth_cookie, "gw_session");
+	assert_int_equal(c->auth_cache_ttl_ms, 2000);
+	config_destroy(c);
+}
+
+static void test_units(void **state)
+{
+	char err[256] = "";
+	struct gw_config *c = load("[client]\nheader_timeout = 250ms\n"
+				   "keepalive_timeout = 2m\nbody_timeout = 7\n"
+				   "header_max_bytes = 32k\nbuffer_size = 1m\n"
+				   "[upstream]\ntunnel_idle_timeout = 2h\n",
+				   err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->header_timeout_ms, 250);
+	assert_int_equal(c->keepalive_timeout_ms, 120000);
+	assert_int_equal(c->body_timeout_ms, 7000);
+	assert_int_equal(c->header_max_bytes, 32768);
+	assert_int_equal(c->buffer_size, 1048576);
+	assert_int_equal(c->tunnel_idle_timeout_ms, 7200000);
+	config_destroy(c);
+}
+
+static void test_listen_routes_and_redis(void **state)
+{
+	char err[256] = "";
+	struct gw_config *c = load("[gateway]\nlisten = 127.0.0.1:81\n"
+				   "listen = [::1]:82\nworkers = auto\n"
+				   "[redis]\naddress = 127.0.0.1:6379\n"
+				   "[routes]\nApp.Test. = 127.0.0.1:9001, "
+				   "127.0.0.1:9002\n",
+				   err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->nlisten, 2);
+	assert_string_equal(c->listen[1].text, "[::1]:82");
+	assert_int_equal(c->workers, 0); /* auto */
+	assert_non_null(c->redis_addr);
+	assert_int_equal(c->nroutes, 1);
+	assert_string_equal(c->routes[0].host, "app.test");
+	assert_int_equal(c->routes[0].naddrs, 2);
+	config_destroy(c);
+}
+
+static const struct {
+	const char *text;
+	const char *want; /* substring of the error */
+} bad[] = {
+	{"[client]\nheader_timeout = soon\n", "t.conf:2: [client] header_timeout"},
+	{"[client]\n\nheader_timeout = 0ms\n", "t.conf:3:"},
+	{"[client]\nbuffer_size = 1k\n", "buffer_size"},
+	{"[client]\nbuffer_size = 99g\n", "buffer_size"},
+	{"[client]\nheader_timeot = 1s\n", "unknown key"},
+	{"[clients]\nx = 1\n", "[clients]"},
+	{"[gateway]\nworkers = 0\n", "workers"},
+	{"[gateway]\nworkers = lots\n", "workers"},
+	{"[gateway]\nlisten = example.com:80\n", "listen"},
+	{"[gateway]\ntrusted_proxies = 10.0.0.0/33\n", "trusted_proxies"},
+	{"[redis]\naddress = redis:6379\n", "address"},
+	{"[log]\nlevel = loud\n", "level"},
+	{"[routes]\na b = 127.0.0.1:1\n", "a b"},
+	{"[routes]\na.test = 127.0.0.1:1\na.test = 127.0.0.1:2\n", "twice"},
+	{"[routes]\na.test = nowhere\n", "a.test"},
+	{"[client]\nheader_max_count = -5\n", "header_max_count"},
+};
+
+static void test_errors_are_precise(void **state)
+{
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char err[256] = "";
+		struct gw_config *c = load(bad[i].text, err, sizeof(err));
+		if (c) {
+			config_destroy(c);
+			fail_msg("case %zu accepted: %s", i, bad[i].text);
+		}
+		if (!strstr(err, bad[i].want))
+			fail_msg("case %zu: '%s' lacks '%s'", i, err,
+				 bad[i].want);
+	}
+}
+
+static void test_quick_mode_helpers(void **state)
+{
+	char err[256] = "";
+	struct gw_config *c = config_create_default();
+	assert_int_equal(config_add_listen(c, "127.0.0.1:8081", err, sizeof(err)), 0);
+	assert_int_equal(config_add_listen(c, "nowhere:1", err, sizeof(err)), -1);
+	assert_int_equal(config_add_route(c, "app-demo.localhost=127.0.0.1:9001",
+					  err, sizeof(err)),
+			 0);
+	assert_int_equal(config_add_route(c, "missing-equals", err, sizeof(err)),
+			 -1);
+	assert_int_equal(config_finalize(c, err, sizeof(err)), 0);
+	assert_int_equal(c->nroutes, 1);
+	assert_int_equal(c->nlisten, 1);
+	assert_string_equal(c->listen[0].text, "127.0.0.1:8081");
+	config_destroy(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_units),
+		cmocka_unit_test(test_listen_routes_and_redis),
+		cmocka_unit_test(test_errors_are_precise),
+		cmocka_unit_test(test_quick_mode_helpers),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
