@@ -128,6 +128,23 @@ static const struct key keys[] = {
 	{"auth", "cache_max", T_UINT, "10000", 16, 10000000, OFF(auth_cache_max),
 	 "most cached decisions per worker"},
 
+	{"activator", "hold_timeout", T_DURATION, "30s", 100, SEC(600),
+	 OFF(hold_timeout_ms),
+	 "a request held for a waking app gets 503 + Retry-After after this"},
+	{"activator", "hold_max_per_project", T_UINT, "1000", 1, 1000000,
+	 OFF(hold_max_per_project),
+	 "requests held per waking app; more get 503 at once"},
+	{"activator", "hold_max", T_UINT, "10000", 1, 10000000, OFF(hold_max),
+	 "requests held in all, per worker; more get 503 at once"},
+	{"activator", "idle_timeout", T_DURATION, "5m", SEC(1), SEC(86400 * 7),
+	 OFF(idle_timeout_ms),
+	 "an app with no requests and no open streams this long is stopped"},
+	{"activator", "probe_interval", T_DURATION, "5ms", 1, SEC(10),
+	 OFF(probe_interval_ms),
+	 "while waking, how often the app's address is tried (TCP connect)"},
+	{"activator", "stop_grace", T_DURATION, "10s", 0, SEC(600),
+	 OFF(stop_grace_ms), "exec apps: SIGTERM, then SIGKILL after this"},
+
 	{"log", "level", T_LEVEL, "info", 0, 0, OFF(log_level),
 	 "error log level: error, warn, info or debug"},
 	{"log", "access_log", T_STRING, "-", 0, 0, OFF(access_log),
@@ -313,8 +330,42 @@ static int set_key(struct gw_config *cfg, const struct key *k, const char *v,
 
 /* ---- routes -------------------------------------------------------------------- */
 
+static int add_route_exec(struct gw_config *cfg, const char *host,
+			  const char *addrs, const char *exec_command, char *err,
+			  size_t errlen);
+
 static int add_route(struct gw_config *cfg, const char *host, const char *addrs,
 		     char *err, size_t errlen)
+{
+	return add_route_exec(cfg, host, addrs, NULL, err, errlen);
+}
+
+/* [exec] host = ADDRESS:PORT COMMAND... */
+int config_add_exec(struct gw_config *cfg, const char *host, const char *spec,
+		    char *err, size_t errlen)
+{
+	size_t n = strcspn(spec, " \t");
+	const char *cmd = spec + n;
+	while (*cmd == ' ' || *cmd == '\t')
+		cmd++;
+	if (n == 0 || !*cmd) {
+		snprintf(err, errlen, "exec %s: expected ADDRESS:PORT COMMAND",
+			 host);
+		return -1;
+	}
+	char addr[128];
+	if (n >= sizeof(addr)) {
+		snprintf(err, errlen, "exec %s: address too long", host);
+		return -1;
+	}
+	memcpy(addr, spec, n);
+	addr[n] = '\0';
+	return add_route_exec(cfg, host, addr, cmd, err, errlen);
+}
+
+static int add_route_exec(struct gw_config *cfg, const char *host,
+			  const char *addrs, const char *exec_command, char *err,
+			  size_t errlen)
 {
 	char norm[HOSTNAME_MAX];
 	const char *e = NULL;
@@ -354,6 +405,7 @@ static int add_route(struct gw_config *cfg, const char *host, const char *addrs,
 		return -1;
 	}
 	r.host = gw_xstrdup(norm);
+	r.exec_command = exec_command ? gw_xstrdup(exec_command) : NULL;
 	cfg->routes = gw_xrealloc(cfg->routes,
 				  (cfg->nroutes + 1) * sizeof(*cfg->routes));
 	cfg->routes[cfg->nroutes++] = r;
@@ -404,7 +456,7 @@ static bool known_section(const char *section)
 	for (size_t i = 0; i < GW_ARRAY_LEN(keys); i++)
 		if (strcmp(keys[i].section, section) == 0)
 			return true;
-	return strcmp(section, "routes") == 0;
+	return strcmp(section, "routes") == 0 || strcmp(section, "exec") == 0;
 }
 
 struct load {
@@ -455,8 +507,12 @@ static int handler(void *user, const char *section, const char *name,
 		snprintf(why, sizeof(why), "unknown section");
 		goto fail;
 	}
-	if (strcmp(section, "routes") == 0) {
-		if (add_route(l->cfg, name, value, why, sizeof(why)) != 0)
+	if (strcmp(section, "routes") == 0 || strcmp(section, "exec") == 0) {
+		int rc = section[0] == 'r'
+				 ? add_route(l->cfg, name, value, why, sizeof(why))
+				 : config_add_exec(l->cfg, name, value, why,
+						   sizeof(why));
+		if (rc != 0)
 			goto fail;
 		return 1;
 	}
@@ -539,6 +595,15 @@ int config_finalize(struct gw_config *cfg, char *err, size_t errlen)
 		if (set_key(cfg, k, k->def, err, errlen) != 0)
 			return -1;
 	}
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		if (cfg->routes[i].exec_command && cfg->workers != 1) {
+			/* Each worker would start its own copy of the app. */
+			snprintf(err, errlen,
+				 "[exec] %s: exec apps need workers = 1",
+				 cfg->routes[i].host);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -564,6 +629,10 @@ void config_print_help(FILE *out)
 	fprintf(out, "\n[routes]\n<host> = <address:port>[, <address:port>...]\n"
 		     "    # static routes: requests for <host> go to these "
 		     "addresses (round robin)\n");
+	fprintf(out, "\n[exec]\n<host> = <address:port> <command>\n"
+		     "    # a local app started on the first request (sh -c), "
+		     "ready when it accepts on address:port, stopped when "
+		     "idle\n");
 }
 
 void config_destroy(struct gw_config *cfg)
@@ -580,6 +649,7 @@ void config_destroy(struct gw_config *cfg)
 	free(cfg->auth_login_url);
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		free(cfg->routes[i].host);
+		free(cfg->routes[i].exec_command);
 		free(cfg->routes[i].addrs);
 	}
 	free(cfg->routes);

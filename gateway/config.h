@@ -24,6 +24,7 @@ struct config_route {
 	char *host;            /* normalised (lowercase, no port/dot) */
 	struct gw_addr *addrs; /* upstream endpoints, at least one */
 	size_t naddrs;
+	char *exec_command;    /* [exec]: started on demand, or NULL */
 };
 
 struct gw_config {
@@ -71,6 +72,14 @@ struct gw_config {
 	unsigned auth_cache_ttl_ms;
 	unsigned auth_cache_max;
 
+	/* [activator] */
+	unsigned hold_timeout_ms;
+	unsigned hold_max_per_project;
+	unsigned hold_max;
+	unsigned idle_timeout_ms;
+	unsigned probe_interval_ms;
+	unsigned stop_grace_ms;
+
 	/* [log] */
 	enum gw_log_level log_level;
 	char *access_log; /* "-" stdout, "off", or a path */
@@ -98,6 +107,10 @@ int config_add_listen(struct gw_config *cfg, const char *addr, char *err,
 		      size_t errlen);
 int config_add_route(struct gw_config *cfg, const char *spec, char *err,
 		     size_t errlen);
+
+/* "[exec] host = ADDRESS:PORT COMMAND" (also --exec HOST=ADDR:PORT CMD). */
+int config_add_exec(struct gw_config *cfg, const char *host, const char *spec,
+		    char *err, size_t errlen);
 
 /* Final checks after all sources are applied (at least one listener, ...).
  * Returns 0, or -1 with err. */

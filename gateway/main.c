@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -300,6 +301,14 @@ int main(int argc, char **argv)
 	}
 	gw_log_threshold = cfg->log_level;
 	signal(SIGPIPE, SIG_IGN);
+	/* A proxied client costs two descriptors (client + app), a held one
+	 * one: raise the soft limit to what we are allowed, as nginx's
+	 * worker_rlimit_nofile would. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	if (gw_access_log_open(cfg->access_log) != 0) {
 		gw_log_errno(GW_LOG_ERROR, "main", "cannot open access log %s",
 			     cfg->access_log);

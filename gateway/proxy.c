@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "activator.h"
 #include "auth.h"
 #include "config.h"
 #include "pages.h"
@@ -78,6 +79,9 @@ void conn_leave(struct conn *c)
 static void exchange_reset(struct conn *c)
 {
 	auth_cancel(c->x.auth_req);
+	activator_cancel(c->x.act_hold);
+	if (c->x.act_counted)
+		activator_done(c->x.act);
 	free(c->x.head_buf);
 	free(c->x.resp_buf);
 	free(c->x.redirect);
@@ -243,6 +247,11 @@ void conn_fail(struct conn *c, enum proxy_err err, const char *detail)
 		.close = close,
 		.head_only = x->req.method == HTTP_HEAD && x->req.major,
 		.location = err == PROXY_ERR_AUTH_LOGIN ? x->redirect : NULL,
+		/* A waking app: worth trying again shortly. */
+		.retry_after = err == PROXY_ERR_HOLD_FULL ||
+					       err == PROXY_ERR_WAKE_FAILED
+				       ? 5
+				       : 0,
 		.www_auth = err == PROXY_ERR_AUTH_REQUIRED,
 	};
 	int n = pages_write(bufferevent_get_output(c->bev), status, &po);
@@ -347,13 +356,60 @@ static int auth_decide(struct conn *c, enum auth_result res)
 	}
 }
 
+static void act_ready(void *arg, bool ok, const struct gw_addr *addr,
+		      unsigned waited_ms, const char *why)
+{
+	struct conn *c = arg;
+	struct exchange *x = &c->x;
+	conn_enter(c);
+	x->act_hold = NULL; /* the activator freed it */
+	bufferevent_enable(c->bev, EV_READ);
+	if (!ok) {
+		conn_fail(c, PROXY_ERR_WAKE_FAILED, why);
+	} else {
+		x->act_counted = true;
+		x->cold_ms = waited_ms ? waited_ms : 1;
+		x->up_addr_copy = *addr;
+		up_start(c);
+	}
+	conn_leave(c);
+}
+
+/* Routed and authorized: wake the app if it sleeps, then go upstream. */
+void conn_go(struct conn *c)
+{
+	struct exchange *x = &c->x;
+	if (!x->act) {
+		up_start(c);
+		return;
+	}
+	switch (activator_acquire(x->act, act_ready, c, &x->act_hold,
+				  &x->up_addr_copy)) {
+	case ACT_READY:
+		x->act_counted = true;
+		up_start(c);
+		return;
+	case ACT_HELD:
+		/* The body stays in the socket while we wait. */
+		bufferevent_disable(c->bev, EV_READ);
+		return;
+	case ACT_FULL:
+		conn_fail(c, PROXY_ERR_HOLD_FULL, NULL);
+		return;
+	case ACT_FAILED:
+	default:
+		conn_fail(c, PROXY_ERR_WAKE_FAILED, "could not start the app");
+		return;
+	}
+}
+
 static void auth_done(void *arg, enum auth_result res)
 {
 	struct conn *c = arg;
 	conn_enter(c);
 	c->x.auth_req = NULL; /* auth.c freed it */
 	if (auth_decide(c, res) == 0)
-		up_start(c);
+		conn_go(c);
 	conn_leave(c);
 }
 
@@ -415,6 +471,14 @@ static int route_request(struct conn *c)
 	}
 	x->up_addr_copy = *a;
 	x->up_addr = &x->up_addr_copy;
+	if (r->exec_command && c->px->act) {
+		struct act_target t = {
+			.exec_command = r->exec_command,
+			.addr = *a,
+			.idle_timeout_s = r->idle_timeout_s,
+		};
+		x->act = activator_project(c->px->act, r->project, &t);
+	}
 	if (!r->private_)
 		return 0;
 	if (!c->px->auth) {
@@ -498,7 +562,7 @@ static bool read_head(struct conn *c)
 	 * answered. */
 	if (route_request(c) != 0)
 		return true;
-	up_start(c);
+	conn_go(c);
 	return true;
 }
 
@@ -733,6 +797,7 @@ struct proxy *proxy_create(const struct proxy_params *p)
 	px->routes = p->routes;
 	px->rsync = p->rsync;
 	px->auth = p->auth;
+	px->act = p->act;
 	px->pool = p->pool;
 	px->count_cb = p->count_cb;
 	px->count_arg = p->count_arg;

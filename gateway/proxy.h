@@ -27,6 +27,7 @@ struct proxy_params {
 	struct routes *routes;       /* must outlive the proxy */
 	struct routesync *rsync;     /* NULL without Redis; outlives proxy */
 	struct auth *auth;           /* NULL without Redis; outlives proxy */
+	struct activator *act;       /* NULL if no app scales to zero */
 	struct upstream_pool *pool;  /* must outlive the proxy */
 	proxy_count_cb count_cb;     /* may be NULL */
 	void *count_arg;

@@ -40,6 +40,8 @@ struct tunnel;
 	X(ROUTES_UNAVAILABLE, 503, "unknown host while Redis is unreachable")  \
 	X(AUTH_UNAVAILABLE, 503, "cannot check authorization: Redis down")     \
 	X(NO_UPSTREAM, 503, "route has no upstream address")                  \
+	X(HOLD_FULL, 503, "too many requests waiting for the app to wake")     \
+	X(WAKE_FAILED, 503, "the app did not become ready")                    \
 	X(UP_CONNECT, 502, "upstream connect failed")                         \
 	X(UP_CLOSED, 502, "upstream closed before responding")                \
 	X(UP_BAD_RESPONSE, 502, "invalid upstream response")                  \
@@ -88,6 +90,11 @@ struct exchange {
 	struct gw_addr up_addr_copy; /* routes may change under us */
 	struct auth_req *auth_req; /* pending authorization (owned) */
 	char *redirect;          /* Location of a login redirect (owned) */
+	struct act_project *act; /* scale-to-zero project, or NULL */
+	struct act_hold *act_hold; /* held while the app wakes (owned) */
+	bool act_counted;        /* activity counted: activator_done owed */
+	bool act_retried;        /* one re-wake after a refused connect */
+	unsigned cold_ms;        /* held this long for a cold start */
 
 	struct body_relay req_body; /* request body, client -> upstream */
 	bool req_started;        /* request head handed to the upstream */
@@ -145,6 +152,7 @@ struct proxy {
 	struct routes *routes;
 	struct routesync *rsync;  /* NULL without Redis */
 	struct auth *auth;        /* NULL without Redis */
+	struct activator *act;    /* scale to zero; NULL when unused */
 	struct upstream_pool *pool;
 	proxy_count_cb count_cb;
 	void *count_arg;
@@ -166,6 +174,7 @@ void conn_client_resume(struct conn *c);
 void conn_relay_request(struct conn *c);
 void conn_access_log(struct conn *c);
 void conn_client_timeouts(struct conn *c, unsigned read_ms);
+void conn_go(struct conn *c);
 
 /* proxy_up.c */
 void up_start(struct conn *c);

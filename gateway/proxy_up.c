@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "activator.h"
 #include "config.h"
 #include "proxy_int.h"
 #include "rewrite.h"
@@ -307,17 +308,27 @@ static void read_response_head(struct conn *c)
 				 x->resp.framing == HTTP1_BODY_CLOSE ||
 				 c->nreq >= cfg->keepalive_requests ||
 				 cfg->keepalive_timeout_ms == 0;
-		static const struct http1_header keep_alive_hdr = {
-			{"Connection", 10}, {"keep-alive", 10}};
+		struct http1_header extra[2];
+		size_t nextra = 0;
+		/* 1.0 clients only keep a connection they are told is kept. */
+		if (x->req.minor == 0 && !x->close_after)
+			extra[nextra++] = (struct http1_header){
+				GW_STR_LIT("Connection"), GW_STR_LIT("keep-alive")};
+		/* Say that this request waited for a cold start, and how
+		 * long (ms). */
+		char cold[16];
+		if (x->cold_ms) {
+			int cn = snprintf(cold, sizeof(cold), "%ums",
+					  x->cold_ms);
+			extra[nextra++] = (struct http1_header){
+				GW_STR_LIT("X-Cold-Start"),
+				gw_str_make(cold, (size_t)cn)};
+		}
 		struct rewrite_resp_opts ro = {
 			.close = x->close_after,
 			.head_req = x->req.method == HTTP_HEAD,
-			/* 1.0 clients only keep a connection they are told
-			 * is kept. */
-			.extra_hdrs = x->req.minor == 0 && !x->close_after
-					      ? &keep_alive_hdr
-					      : NULL,
-			.nextra = x->req.minor == 0 && !x->close_after ? 1 : 0,
+			.extra_hdrs = nextra ? extra : NULL,
+			.nextra = nextra,
 		};
 		struct http1_head sent = x->resp;
 		if (dechunk)
@@ -383,6 +394,21 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 		goto out;
 	}
 	int sockerr = EVUTIL_SOCKET_ERROR();
+	if (x->up_state == UP_CONNECTING && x->act && !x->act_retried &&
+	    !(what & BEV_EVENT_TIMEOUT) && sockerr == ECONNREFUSED &&
+	    x->req_body.moved == 0) {
+		/* An app believed warm was stopped elsewhere: nothing was
+		 * sent, so this request can wait for it to wake again. */
+		x->act_retried = true;
+		up_release(c, false);
+		if (x->act_counted) {
+			activator_done(x->act);
+			x->act_counted = false;
+		}
+		activator_refused(x->act);
+		conn_go(c);
+		goto out;
+	}
 	if (x->up_state == UP_CONNECTING) {
 		if (what & BEV_EVENT_TIMEOUT)
 			conn_fail(c, PROXY_ERR_UP_CONNECT_TIMEOUT,

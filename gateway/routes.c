@@ -111,6 +111,7 @@ void route_free(struct route *r)
 	free(r->namespace_);
 	free(r->deployment);
 	free(r->service);
+	free(r->exec_command);
 	free(r);
 }
 
@@ -125,6 +126,8 @@ struct routes *routes_create_static(const struct config_route *cr, size_t n)
 		memcpy(r->addrs, cr[i].addrs,
 		       cr[i].naddrs * sizeof(struct gw_addr));
 		r->naddrs = cr[i].naddrs;
+		if (cr[i].exec_command)
+			r->exec_command = gw_xstrdup(cr[i].exec_command);
 		layer_put(&rt->fixed, r);
 	}
 	return rt;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "activator.h"
 #include "auth.h"
 #include "config.h"
 #include "listener.h"
@@ -28,6 +29,7 @@ struct worker {
 	struct routes *routes;
 	struct routesync *rsync; /* NULL without Redis */
 	struct auth *auth;       /* NULL without Redis */
+	struct activator *act;   /* scale to zero */
 	struct upstream_pool *pool;
 	struct proxy *proxy;
 	struct listener **listeners;
@@ -135,6 +137,16 @@ struct worker *worker_create(const struct gw_config *cfg, char *err,
 		w->rsync = routesync_create(&rp);
 		w->auth = auth_create(cfg, routesync_conn(w->rsync));
 	}
+	struct act_params ap = {
+		.base = w->base,
+		.hold_timeout_ms = cfg->hold_timeout_ms,
+		.hold_max_per_project = cfg->hold_max_per_project,
+		.hold_max = cfg->hold_max,
+		.idle_timeout_ms = cfg->idle_timeout_ms,
+		.probe_interval_ms = cfg->probe_interval_ms,
+		.stop_grace_ms = cfg->stop_grace_ms,
+	};
+	w->act = activator_create(&ap);
 	w->pool = upstream_pool_create(w->base, cfg->keepalive_max_idle,
 				       cfg->keepalive_idle_timeout_ms);
 	struct proxy_params pp = {
@@ -143,6 +155,7 @@ struct worker *worker_create(const struct gw_config *cfg, char *err,
 		.routes = w->routes,
 		.rsync = w->rsync,
 		.auth = w->auth,
+		.act = w->act,
 		.pool = w->pool,
 		.count_cb = count_cb,
 		.count_arg = w,
@@ -191,7 +204,8 @@ void worker_destroy(struct worker *w)
 		return;
 	close_listeners(w);
 	free(w->listeners);
-	proxy_destroy(w->proxy); /* cancels pending authorizations */
+	proxy_destroy(w->proxy); /* cancels pending authorizations, holds */
+	activator_destroy(w->act); /* stops the apps it started */
 	upstream_pool_destroy(w->pool);
 	auth_destroy(w->auth);
 	routesync_destroy(w->rsync); /* fails its own outstanding reads */

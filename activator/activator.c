@@ -1,0 +1,449 @@
+/* activator.c - per-project wake/hold/idle state machine. */
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "activator.h"
+#include "exec.h"
+#include "core/log.h"
+#include "core/compat.h"
+
+#define NAME_MAX_ 64
+#define REAP_MS 1000
+
+enum pstate { P_COLD, P_WAKING, P_WARM, P_DRAINING };
+static const char *const pstate_name[] = {"cold", "waking", "warm",
+					  "draining"};
+
+struct act_hold {
+	TAILQ_ENTRY(act_hold) link;
+	struct act_project *p;
+	act_cb cb;
+	void *arg;
+	uint64_t since_ms;
+	struct event *timer; /* hold_timeout */
+};
+TAILQ_HEAD(hold_list, act_hold);
+
+struct act_project {
+	LIST_ENTRY(act_project) link;
+	struct activator *a;
+	char name[NAME_MAX_];
+	char *command;
+	struct gw_addr addr;
+	unsigned idle_ms;
+	enum pstate state;
+	struct hold_list holds;
+	unsigned nholds;
+	unsigned active;          /* acquired and not done */
+	uint64_t last_active_ms;
+	uint64_t wake_start_ms;
+	pid_t pid;                /* exec: running process group, or 0 */
+	evutil_socket_t probe_fd; /* readiness probe in flight, or -1 */
+	struct event *probe_ev;   /* write-ready / retry timer for the probe */
+	struct event *kill_timer; /* SIGKILL after stop_grace */
+	unsigned probes;
+};
+
+struct activator {
+	struct act_params p;
+	LIST_HEAD(, act_project) projects;
+	unsigned nholds;
+	struct event *reaper;
+	struct event *sigchld;
+};
+
+static void set_state(struct act_project *p, enum pstate s)
+{
+	gw_log(GW_LOG_DEBUG, "activator", "%s: %s -> %s", p->name,
+	       pstate_name[p->state], pstate_name[s]);
+	p->state = s;
+}
+
+/* ---- holds --------------------------------------------------------------- */
+
+static void hold_free(struct act_hold *h)
+{
+	struct act_project *p = h->p;
+	TAILQ_REMOVE(&p->holds, h, link);
+	p->nholds--;
+	p->a->nholds--;
+	event_free(h->timer);
+	free(h);
+}
+
+/* End one hold: ok hands out the address and counts the request. */
+static void hold_end(struct act_hold *h, bool ok, const char *why)
+{
+	struct act_project *p = h->p;
+	act_cb cb = h->cb;
+	void *arg = h->arg;
+	unsigned waited = (unsigned)(gw_now_ms() - h->since_ms);
+	hold_free(h);
+	if (ok) {
+		p->active++;
+		p->last_active_ms = gw_now_ms();
+	}
+	cb(arg, ok, ok ? &p->addr : NULL, waited, why);
+}
+
+static void fail_holds(struct act_project *p, const char *why)
+{
+	struct act_hold *h;
+	while ((h = TAILQ_FIRST(&p->holds)))
+		hold_end(h, false, why);
+}
+
+static void hold_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct act_hold *h = arg;
+	gw_log(GW_LOG_WARN, "activator", "%s: request held %ums, app not ready",
+	       h->p->name, (unsigned)(gw_now_ms() - h->since_ms));
+	hold_end(h, false, "hold timeout");
+}
+
+/* ---- readiness probe ------------------------------------------------------ */
+
+static void probe_schedule(struct act_project *p, unsigned ms);
+
+static void probe_close(struct act_project *p)
+{
+	if (p->probe_fd >= 0) {
+		close(p->probe_fd);
+		p->probe_fd = -1;
+	}
+	if (p->probe_ev) {
+		event_free(p->probe_ev);
+		p->probe_ev = NULL;
+	}
+}
+
+static void became_ready(struct act_project *p)
+{
+	probe_close(p);
+	set_state(p, P_WARM);
+	uint64_t took = gw_now_ms() - p->wake_start_ms;
+	gw_log(GW_LOG_INFO, "activator",
+	       "%s: ready after %llums (%u probe(s)); releasing %u held "
+	       "request(s)",
+	       p->name, (unsigned long long)took, p->probes, p->nholds);
+	p->last_active_ms = gw_now_ms();
+	struct act_hold *h;
+	while (p->state == P_WARM && (h = TAILQ_FIRST(&p->holds)))
+		hold_end(h, true, NULL);
+}
+
+static void probe_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct act_project *p = arg;
+	if (p->state != P_WAKING) {
+		probe_close(p);
+		return;
+	}
+	if (p->probe_fd < 0) { /* the retry timer fired */
+		probe_close(p);
+		probe_schedule(p, 0);
+		return;
+	}
+	int soerr = 0;
+	socklen_t len = sizeof(soerr);
+	if ((what & EV_WRITE) &&
+	    getsockopt(p->probe_fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 &&
+	    soerr == 0) {
+		became_ready(p);
+		return;
+	}
+	probe_close(p);
+	probe_schedule(p, p->a->p.probe_interval_ms);
+}
+
+/* Try to connect to the app now (ms == 0) or after ms. */
+static void probe_schedule(struct act_project *p, unsigned ms)
+{
+	struct activator *a = p->a;
+	if (ms) {
+		p->probe_ev = evtimer_new(a->p.base, probe_event_cb, p);
+		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+		event_add(p->probe_ev, &tv);
+		return;
+	}
+	p->probes++;
+	p->probe_fd = socket(p->addr.ss.ss_family,
+			     SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (p->probe_fd < 0) {
+		probe_schedule(p, a->p.probe_interval_ms);
+		return;
+	}
+	if (connect(p->probe_fd, (const struct sockaddr *)&p->addr.ss,
+		    p->addr.len) == 0) {
+		became_ready(p);
+		return;
+	}
+	if (errno != EINPROGRESS) {
+		close(p->probe_fd);
+		p->probe_fd = -1;
+		probe_schedule(p, a->p.probe_interval_ms);
+		return;
+	}
+	p->probe_ev = event_new(a->p.base, p->probe_fd, EV_WRITE,
+				probe_event_cb, p);
+	struct timeval tv = {0, 500 * 1000}; /* a stuck SYN is a failure */
+	event_add(p->probe_ev, &tv);
+}
+
+/* ---- wake and stop ---------------------------------------------------------- */
+
+static void wake(struct act_project *p)
+{
+	set_state(p, P_WAKING);
+	p->wake_start_ms = gw_now_ms();
+	p->probes = 0;
+	if (p->command && p->pid == 0) {
+		const char *err = NULL;
+		p->pid = exec_start(p->command, &p->addr, &err);
+		if (p->pid < 0) {
+			p->pid = 0;
+			gw_log(GW_LOG_ERROR, "activator", "%s: cannot start: %s",
+			       p->name, err);
+			set_state(p, P_COLD);
+			fail_holds(p, "start failed");
+			return;
+		}
+		gw_log(GW_LOG_INFO, "activator", "%s: waking (pid %d)", p->name,
+		       (int)p->pid);
+	}
+	probe_schedule(p, 0);
+}
+
+static void kill_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct act_project *p = arg;
+	if (p->pid) {
+		gw_log(GW_LOG_WARN, "activator",
+		       "%s: still running %ums after SIGTERM; SIGKILL",
+		       p->name, p->a->p.stop_grace_ms);
+		exec_signal(p->pid, SIGKILL);
+	}
+}
+
+static void stop(struct act_project *p)
+{
+	probe_close(p);
+	if (!p->pid) {
+		set_state(p, P_COLD);
+		return;
+	}
+	set_state(p, P_DRAINING);
+	exec_signal(p->pid, SIGTERM);
+	struct timeval tv = {p->a->p.stop_grace_ms / 1000,
+			     (p->a->p.stop_grace_ms % 1000) * 1000};
+	event_add(p->kill_timer, &tv);
+}
+
+/* A child exited: the app it ran is down. */
+static void app_exited(struct act_project *p, int status)
+{
+	p->pid = 0;
+	event_del(p->kill_timer);
+	enum pstate was = p->state;
+	probe_close(p);
+	set_state(p, P_COLD);
+	if (was == P_DRAINING) {
+		gw_log(GW_LOG_INFO, "activator", "%s: stopped", p->name);
+	} else {
+		gw_log(GW_LOG_WARN, "activator", "%s: app exited (%s %d)%s",
+		       p->name, WIFSIGNALED(status) ? "signal" : "status",
+		       WIFSIGNALED(status) ? WTERMSIG(status)
+					   : WEXITSTATUS(status),
+		       was == P_WAKING ? " before it was ready" : "");
+		if (was == P_WAKING) {
+			fail_holds(p, "app exited while starting");
+			return;
+		}
+	}
+	/* Requests that came in while it was stopping wake it again. */
+	if (p->nholds)
+		wake(p);
+}
+
+static void sigchld_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct activator *a = arg;
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		struct act_project *p;
+		LIST_FOREACH(p, &a->projects, link) {
+			if (p->pid == pid) {
+				app_exited(p, status);
+				break;
+			}
+		}
+	}
+}
+
+static void reaper_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct activator *a = arg;
+	uint64_t now = gw_now_ms();
+	struct act_project *p;
+	LIST_FOREACH(p, &a->projects, link) {
+		if (p->state == P_WARM && p->active == 0 && p->nholds == 0 &&
+		    now - p->last_active_ms >= p->idle_ms) {
+			gw_log(GW_LOG_INFO, "activator",
+			       "%s: idle for %llus; stopping", p->name,
+			       (unsigned long long)(now - p->last_active_ms) /
+				       1000);
+			stop(p);
+		}
+	}
+}
+
+/* ---- public ------------------------------------------------------------------ */
+
+struct activator *activator_create(const struct act_params *prm)
+{
+	struct activator *a = gw_xcalloc(1, sizeof(*a));
+	a->p = *prm;
+	LIST_INIT(&a->projects);
+	a->reaper = event_new(prm->base, -1, EV_PERSIST, reaper_cb, a);
+	a->sigchld = evsignal_new(prm->base, SIGCHLD, sigchld_cb, a);
+	if (!a->reaper || !a->sigchld)
+		gw_oom(0);
+	unsigned tick = prm->idle_timeout_ms / 4;
+	if (tick > REAP_MS || tick == 0)
+		tick = REAP_MS;
+	struct timeval tv = {tick / 1000, (tick % 1000) * 1000};
+	event_add(a->reaper, &tv);
+	event_add(a->sigchld, NULL);
+	return a;
+}
+
+struct act_project *activator_project(struct activator *a, const char *name,
+				      const struct act_target *t)
+{
+	struct act_project *p;
+	LIST_FOREACH(p, &a->projects, link)
+		if (strcmp(p->name, name) == 0)
+			break;
+	if (!p) {
+		p = gw_xcalloc(1, sizeof(*p));
+		p->a = a;
+		snprintf(p->name, sizeof(p->name), "%s", name);
+		TAILQ_INIT(&p->holds);
+		p->probe_fd = -1;
+		p->kill_timer = evtimer_new(a->p.base, kill_timer_cb, p);
+		if (!p->kill_timer)
+			gw_oom(0);
+		LIST_INSERT_HEAD(&a->projects, p, link);
+	}
+	/* The route may have changed (new address, command, timeout). */
+	if (!p->command || !t->exec_command ||
+	    strcmp(p->command, t->exec_command) != 0) {
+		free(p->command);
+		p->command = t->exec_command ? gw_xstrdup(t->exec_command)
+					     : NULL;
+	}
+	p->addr = t->addr;
+	p->idle_ms = t->idle_timeout_s ? t->idle_timeout_s * 1000
+				       : a->p.idle_timeout_ms;
+	return p;
+}
+
+enum act_result activator_acquire(struct act_project *p, act_cb cb, void *arg,
+				  struct act_hold **hold, struct gw_addr *addr)
+{
+	struct activator *a = p->a;
+	*hold = NULL;
+	if (p->state == P_COLD) {
+		wake(p); /* may find it listening at once, or fail to start */
+		if (p->state == P_COLD)
+			return ACT_FAILED;
+	}
+	if (p->state == P_WARM) {
+		p->active++;
+		p->last_active_ms = gw_now_ms();
+		*addr = p->addr;
+		return ACT_READY;
+	}
+	if (p->nholds >= a->p.hold_max_per_project || a->nholds >= a->p.hold_max) {
+		gw_log(GW_LOG_WARN, "activator",
+		       "%s: hold queue full (%u here, %u in all)", p->name,
+		       p->nholds, a->nholds);
+		return ACT_FULL;
+	}
+	struct act_hold *h = gw_xcalloc(1, sizeof(*h));
+	h->p = p;
+	h->cb = cb;
+	h->arg = arg;
+	h->since_ms = gw_now_ms();
+	h->timer = evtimer_new(a->p.base, hold_timeout_cb, h);
+	if (!h->timer)
+		gw_oom(0);
+	struct timeval tv = {a->p.hold_timeout_ms / 1000,
+			     (a->p.hold_timeout_ms % 1000) * 1000};
+	event_add(h->timer, &tv);
+	TAILQ_INSERT_TAIL(&p->holds, h, link);
+	p->nholds++;
+	a->nholds++;
+	*hold = h;
+	return ACT_HELD;
+}
+
+void activator_cancel(struct act_hold *h)
+{
+	if (h)
+		hold_free(h);
+}
+
+void activator_done(struct act_project *p)
+{
+	if (p->active)
+		p->active--;
+	p->last_active_ms = gw_now_ms();
+}
+
+void activator_refused(struct act_project *p)
+{
+	if (p->state != P_WARM)
+		return;
+	gw_log(GW_LOG_WARN, "activator",
+	       "%s: refused while believed warm; waking again", p->name);
+	set_state(p, P_COLD);
+}
+
+void activator_destroy(struct activator *a)
+{
+	if (!a)
+		return;
+	struct act_project *p;
+	while ((p = LIST_FIRST(&a->projects))) {
+		LIST_REMOVE(p, link);
+		fail_holds(p, "shutting down");
+		probe_close(p);
+		if (p->pid) {
+			/* The gateway is exiting: its apps go with it, within
+			 * stop_grace. */
+			exec_signal(p->pid, SIGTERM);
+			for (unsigned ms = 0; ms < a->p.stop_grace_ms; ms += 10) {
+				if (waitpid(p->pid, NULL, WNOHANG) != 0)
+					break;
+				usleep(10000);
+			}
+			exec_signal(p->pid, SIGKILL);
+			waitpid(p->pid, NULL, WNOHANG);
+		}
+		event_free(p->kill_timer);
+		free(p->command);
+		free(p);
+	}
+	event_free(a->reaper);
+	event_free(a->sigchld);
+	free(a);
+}

@@ -1,0 +1,192 @@
+"""Scale to zero with the exec provider: wake on demand, hold, limits, idle stop."""
+import os
+import resource
+import selectors
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "lib"))
+import gwtest  # noqa: E402
+
+HOST = "app-cold0001.localhost"
+
+
+def app_gateway(make_gateway, tmp_path, command=None, **activator):
+    """A gateway whose only app is started on demand; returns (gw, starts_file, port)."""
+    port = gwtest.free_port()
+    starts = tmp_path / "starts.log"
+    if command is None:
+        command = (f"echo start >> {starts}; exec {gwtest.PYTHON} {gwtest.BACKEND} "
+                   f"--port $PORT")
+    act = "\n".join(f"{k} = {v}" for k, v in activator.items())
+    g = make_gateway({}, config=f"""
+[activator]
+{act}
+stop_grace = 2s
+[exec]
+{HOST} = 127.0.0.1:{port} {command}
+""")
+    return g, starts, port
+
+
+def starts_of(path):
+    try:
+        return path.read_text().count("start")
+    except FileNotFoundError:
+        return 0
+
+
+def listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_cold_request_is_served_after_wake(make_gateway, tmp_path):
+    g, starts, port = app_gateway(make_gateway, tmp_path)
+    assert not listening(port)                 # asleep until someone comes
+    r, body = g.request("GET", "/echo", HOST, timeout=10)
+    assert r.status == 200
+    assert r.getheader("X-Cold-Start", "").endswith("ms")
+    r, body = g.request("GET", "/echo", HOST)
+    assert r.status == 200 and r.getheader("X-Cold-Start") is None  # warm now
+    assert starts_of(starts) == 1
+    assert "ready after" in g.stderr()
+
+
+def test_thousand_concurrent_cold_requests_one_start(make_gateway, tmp_path):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
+    g, starts, port = app_gateway(make_gateway, tmp_path)
+    n = 1000
+    sel = selectors.DefaultSelector()
+    socks = []
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+        s.sendall(f"GET /echo?i={i} HTTP/1.1\r\nHost: {HOST}\r\n"
+                  f"Connection: close\r\n\r\n".encode())
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ, [i, b""])
+        socks.append(s)
+    done = {}
+    deadline = time.monotonic() + 60
+    while len(done) < n and time.monotonic() < deadline:
+        for key, _ in sel.select(timeout=1):
+            try:
+                chunk = key.fileobj.recv(65536)
+            except BlockingIOError:
+                continue
+            key.data[1] += chunk
+            if not chunk:
+                done[key.data[0]] = key.data[1]
+                sel.unregister(key.fileobj)
+                key.fileobj.close()
+    for s in socks:
+        if s.fileno() >= 0:
+            s.close()
+    assert len(done) == n, f"only {len(done)} of {n} answered"
+    bad = [i for i, resp in done.items()
+           if gwtest.status_of(resp) != 200 or f"/echo?i={i}".encode() not in resp]
+    assert not bad, f"{len(bad)} wrong answers, e.g. {done[bad[0]][:300]!r}"
+    assert starts_of(starts) == 1              # single flight
+
+
+def test_hold_timeout_gives_503_retry_after(make_gateway, tmp_path):
+    g, starts, port = app_gateway(make_gateway, tmp_path, command="exec sleep 30",
+                                  hold_timeout="500ms")
+    t0 = time.monotonic()
+    r, body = g.request("GET", "/", HOST, timeout=10)
+    waited = time.monotonic() - t0
+    assert r.status == 503 and r.getheader("Retry-After")
+    assert waited < 5                          # bounded by hold_timeout, not a hang
+
+
+def test_queue_full_gives_503_at_once(make_gateway, tmp_path):
+    g, starts, port = app_gateway(make_gateway, tmp_path, command="exec sleep 30",
+                                  hold_timeout="3s", hold_max_per_project="2")
+    held = []
+    for _ in range(2):
+        s = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+        s.sendall(f"GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+        held.append(s)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    r, _ = g.request("GET", "/", HOST, timeout=10)
+    assert r.status == 503 and r.getheader("Retry-After")
+    assert time.monotonic() - t0 < 1.5        # not held: rejected at once
+    for s in held:                            # the held ones time out cleanly
+        s.settimeout(10)
+        assert gwtest.status_of(s.recv(4096)) == 503
+        s.close()
+
+
+def test_app_that_fails_to_start(make_gateway, tmp_path):
+    g, starts, port = app_gateway(make_gateway, tmp_path, command="exit 3",
+                                  hold_timeout="5s")
+    t0 = time.monotonic()
+    r, _ = g.request("GET", "/", HOST, timeout=10)
+    assert r.status == 503
+    assert time.monotonic() - t0 < 3          # no need to wait for the timeout
+    assert "app exited" in g.stderr()
+
+
+def test_idle_app_is_stopped_and_woken_again(make_gateway, tmp_path):
+    g, starts, port = app_gateway(make_gateway, tmp_path, idle_timeout="1s")
+    assert g.request("GET", "/echo", HOST)[0].status == 200
+    assert listening(port)
+    gwtest.wait_for(lambda: not listening(port), timeout=6)
+    r, _ = g.request("GET", "/echo", HOST, timeout=10)
+    assert r.status == 200 and r.getheader("X-Cold-Start")
+    assert starts_of(starts) == 2
+
+
+def test_post_body_survives_the_hold(make_gateway, tmp_path):
+    g, starts, port = app_gateway(make_gateway, tmp_path)
+    data = os.urandom(300_000)
+    r, body = g.request("POST", "/upload", HOST, body=data, timeout=10)
+    import hashlib
+    import json
+    assert r.status == 200
+    assert json.loads(body)["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_websocket_to_cold_app_keeps_it_awake(make_gateway, tmp_path):
+    websocket = pytest.importorskip("websocket")
+    g, starts, port = app_gateway(make_gateway, tmp_path, idle_timeout="1s")
+    ws = websocket.create_connection(f"ws://127.0.0.1:{g.port}/ws", host=HOST, timeout=10)
+    try:
+        ws.send("hello")
+        assert ws.recv() == "hello"
+        time.sleep(2.5)                       # > idle_timeout, the stream is open
+        ws.send("still here")
+        assert ws.recv() == "still here"
+        assert listening(port)
+    finally:
+        ws.close()
+    gwtest.wait_for(lambda: not listening(port), timeout=6)  # now it may sleep
+    assert starts_of(starts) == 1
+
+
+def test_app_killed_behind_our_back_is_woken_again(make_gateway, tmp_path):
+    g, starts, port = app_gateway(make_gateway, tmp_path)
+    assert g.request("GET", "/echo", HOST)[0].status == 200
+    subprocess.run(["pkill", "-f", f"backend.py --port {port}"], check=False)
+    gwtest.wait_for(lambda: not listening(port), timeout=5)
+    r, _ = g.request("GET", "/echo", HOST, timeout=10)
+    assert r.status == 200
+    assert starts_of(starts) == 2
+
+
+def test_exec_needs_one_worker(tmp_path):
+    conf = tmp_path / "c.conf"
+    conf.write_text(f"[gateway]\nworkers = 2\n[exec]\n{HOST} = 127.0.0.1:9 sleep 1\n")
+    r = subprocess.run([gwtest.GATEWAY_BIN, "-t", "-c", str(conf)], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode != 0 and "workers = 1" in r.stderr
