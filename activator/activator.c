@@ -49,6 +49,7 @@ struct act_project {
 	struct event *probe_ev;   /* write-ready / retry timer for the probe */
 	struct event *kill_timer; /* SIGKILL after stop_grace */
 	unsigned probes;
+	bool releasing;           /* release_some() is on the stack */
 };
 
 struct activator {
@@ -124,6 +125,21 @@ static void probe_close(struct act_project *p)
 	}
 }
 
+/* Hand held requests to the app, at most release_concurrency in flight:
+ * a burst of thousands would only queue inside the app (and cost memory
+ * here); the rest follow as earlier ones finish (activator_done). */
+static void release_some(struct act_project *p)
+{
+	if (p->releasing)
+		return; /* the outer loop goes on */
+	p->releasing = true;
+	struct act_hold *h;
+	while (p->state == P_WARM && p->active < p->a->p.release_concurrency &&
+	       (h = TAILQ_FIRST(&p->holds)))
+		hold_end(h, true, NULL);
+	p->releasing = false;
+}
+
 static void became_ready(struct act_project *p)
 {
 	probe_close(p);
@@ -134,9 +150,7 @@ static void became_ready(struct act_project *p)
 	       "request(s)",
 	       p->name, (unsigned long long)took, p->probes, p->nholds);
 	p->last_active_ms = gw_now_ms();
-	struct act_hold *h;
-	while (p->state == P_WARM && (h = TAILQ_FIRST(&p->holds)))
-		hold_end(h, true, NULL);
+	release_some(p);
 }
 
 static void probe_event_cb(evutil_socket_t fd, short what, void *arg)
@@ -366,7 +380,9 @@ enum act_result activator_acquire(struct act_project *p, act_cb cb, void *arg,
 		if (p->state == P_COLD)
 			return ACT_FAILED;
 	}
-	if (p->state == P_WARM) {
+	/* Warm with nobody queued: go. With a queue (a release in
+	 * progress), newcomers line up behind it. */
+	if (p->state == P_WARM && p->nholds == 0) {
 		p->active++;
 		p->last_active_ms = gw_now_ms();
 		*addr = p->addr;
@@ -407,6 +423,8 @@ void activator_done(struct act_project *p)
 	if (p->active)
 		p->active--;
 	p->last_active_ms = gw_now_ms();
+	if (p->nholds && p->state == P_WARM)
+		release_some(p);
 }
 
 void activator_refused(struct act_project *p)

@@ -13,6 +13,10 @@
  * released with the app's address, or failed (hold timeout, start
  * failure), in which case the caller answers 503 + Retry-After.
  *
+ * Held requests are released at most release_concurrency at a time per
+ * project (more follow as those finish), oldest first; while some are
+ * still queued, newcomers queue behind them.
+ *
  * Readiness is a TCP connect to the app's address every probe_interval
  * while waking, so a request goes out as soon as the app listens.
  *
@@ -48,6 +52,7 @@ struct act_params {
 	unsigned idle_timeout_ms;   /* default when the route has none */
 	unsigned probe_interval_ms;
 	unsigned stop_grace_ms;
+	unsigned release_concurrency; /* held requests in flight at once */
 };
 
 /* What to run for a project (copied). */

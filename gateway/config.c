@@ -139,9 +139,17 @@ static const struct key keys[] = {
 	{"activator", "idle_timeout", T_DURATION, "5m", SEC(1), SEC(86400 * 7),
 	 OFF(idle_timeout_ms),
 	 "an app with no requests and no open streams this long is stopped"},
-	{"activator", "probe_interval", T_DURATION, "5ms", 1, SEC(10),
+	{"activator", "probe_interval", T_DURATION, "2ms", 1, SEC(10),
 	 OFF(probe_interval_ms),
 	 "while waking, how often the app's address is tried (TCP connect)"},
+	{"activator", "waking_page_after", T_DURATION, "2s", 0, SEC(600),
+	 OFF(waking_page_after_ms),
+	 "a browser still waiting after this gets a page that opens the app when "
+	 "ready; 0 = never"},
+	{"activator", "release_concurrency", T_UINT, "256", 1, 1000000,
+	 OFF(release_concurrency),
+	 "held requests sent to a just-woken app at once; the rest follow as "
+	 "those finish"},
 	{"activator", "stop_grace", T_DURATION, "10s", 0, SEC(600),
 	 OFF(stop_grace_ms), "exec apps: SIGTERM, then SIGKILL after this"},
 

@@ -79,6 +79,8 @@ struct gw_config {
 	unsigned idle_timeout_ms;
 	unsigned probe_interval_ms;
 	unsigned stop_grace_ms;
+	unsigned waking_page_after_ms;
+	unsigned release_concurrency;
 
 	/* [log] */
 	enum gw_log_level log_level;

@@ -56,10 +56,39 @@ int pages_write(struct evbuffer *out, int status, const struct pages_opts *o)
 	const struct page *p = find(status);
 	const char *reason = p ? p->reason : "Error";
 	const char *text = p && p->text ? p->text : "The request failed.";
-	char body[1024];
+	char body[2048];
 	int blen;
 
-	if (o->html)
+	if (status == 204) /* no body, no length: RFC 9110 15.3.5 */
+		return evbuffer_add_printf(out,
+					   "HTTP/1.1 204 No Content\r\n"
+					   "Cache-Control: no-store\r\n%s\r\n",
+					   o->close ? "Connection: close\r\n"
+						    : "") < 0
+			       ? -1
+			       : 0;
+
+	if (o->waking)
+		/* Waits on the gateway (PAGES_WAKE_PATH answers when the app
+		 * is ready) instead of refreshing blindly; reloads then. */
+		blen = snprintf(body, sizeof(body),
+				"<!doctype html>\n<html lang=\"en\"><head>"
+				"<meta charset=\"utf-8\"><meta name=\"viewport\" "
+				"content=\"width=device-width\"><title>Waking up"
+				"</title><noscript><meta http-equiv=\"refresh\" "
+				"content=\"3\"></noscript><style>body{font:16px/1.5 "
+				"system-ui,sans-serif;max-width:36em;margin:4em "
+				"auto;padding:0 1em;color:#222}</style></head><body>"
+				"<h1>Waking up&hellip;</h1><p>This app was asleep. "
+				"It is starting and this page will open it as soon "
+				"as it is ready.</p><script>(function poll(){"
+				"fetch('%s',{cache:'no-store'}).then(function(r){"
+				"if(r.status===204){location.reload();}else{"
+				"setTimeout(poll,500);}},function(){"
+				"setTimeout(poll,1000);});})();</script>"
+				"</body></html>\n",
+				PAGES_WAKE_PATH);
+	else if (o->html)
 		blen = snprintf(body, sizeof(body),
 				"<!doctype html>\n<html lang=\"en\"><head>"
 				"<meta charset=\"utf-8\"><meta name=\"viewport\" "

@@ -19,12 +19,17 @@ struct pages_opts {
 	const char *location; /* Location field (redirects), or NULL; the
 				 caller has made it safe (no CR/LF) */
 	bool www_auth;        /* 401: add a WWW-Authenticate challenge */
+	bool waking;          /* the "waking up" page (HTML, polls and reloads) */
 };
 
 /* Append a complete HTTP/1.1 response for status to out. Unknown status
  * codes get a generic page. Returns the number of body bytes (0 for HEAD),
  * or -1 when out cannot grow. */
 int pages_write(struct evbuffer *out, int status, const struct pages_opts *o);
+
+/* The path of the waking page's status poll, on every app's host: 204 once
+ * the app is ready (waits while it wakes). */
+#define PAGES_WAKE_PATH "/_gateway/wake"
 
 /* Standard reason phrase ("Not Found"), or "Unknown". */
 const char *pages_reason(int status);

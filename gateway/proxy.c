@@ -63,8 +63,6 @@ static void conn_free(struct conn *c)
 	struct proxy *px = c->px;
 	TAILQ_REMOVE(&px->conns, c, link);
 	px->stats.open--;
-	free(c->req_hdrs);
-	free(c->resp_hdrs);
 	free(c);
 	if (px->count_cb)
 		px->count_cb(px->count_arg, px->stats.open);
@@ -85,6 +83,7 @@ static void exchange_reset(struct conn *c)
 	free(c->x.head_buf);
 	free(c->x.resp_buf);
 	free(c->x.redirect);
+	free(c->x.req_hdrs);
 	memset(&c->x, 0, sizeof(c->x));
 }
 
@@ -251,8 +250,10 @@ void conn_fail(struct conn *c, enum proxy_err err, const char *detail)
 		.retry_after = err == PROXY_ERR_HOLD_FULL ||
 					       err == PROXY_ERR_WAKE_FAILED
 				       ? 5
-				       : 0,
+			       : err == PROXY_ERR_WAKING_PAGE ? 1
+							      : 0,
 		.www_auth = err == PROXY_ERR_AUTH_REQUIRED,
+		.waking = err == PROXY_ERR_WAKING_PAGE,
 	};
 	int n = pages_write(bufferevent_get_output(c->bev), status, &po);
 	x->status = status;
@@ -363,9 +364,13 @@ static void act_ready(void *arg, bool ok, const struct gw_addr *addr,
 	struct exchange *x = &c->x;
 	conn_enter(c);
 	x->act_hold = NULL; /* the activator freed it */
+	event_del(c->timer); /* the waking-page grace */
 	bufferevent_enable(c->bev, EV_READ);
 	if (!ok) {
 		conn_fail(c, PROXY_ERR_WAKE_FAILED, why);
+	} else if (x->wake_status) {
+		activator_done(x->act); /* nothing goes to the app */
+		conn_fail(c, PROXY_ERR_WAKE_READY, NULL);
 	} else {
 		x->act_counted = true;
 		x->cold_ms = waited_ms ? waited_ms : 1;
@@ -383,15 +388,31 @@ void conn_go(struct conn *c)
 		up_start(c);
 		return;
 	}
+	/* The waking page's poll: answered here, never sent to the app. */
+	x->wake_status = x->path.len >= sizeof(PAGES_WAKE_PATH) - 1 &&
+			 memcmp(x->path.p, PAGES_WAKE_PATH,
+				sizeof(PAGES_WAKE_PATH) - 1) == 0 &&
+			 (x->path.len == sizeof(PAGES_WAKE_PATH) - 1 ||
+			  x->path.p[sizeof(PAGES_WAKE_PATH) - 1] == '?');
 	switch (activator_acquire(x->act, act_ready, c, &x->act_hold,
 				  &x->up_addr_copy)) {
 	case ACT_READY:
+		if (x->wake_status) {
+			activator_done(x->act);
+			conn_fail(c, PROXY_ERR_WAKE_READY, NULL);
+			return;
+		}
 		x->act_counted = true;
 		up_start(c);
 		return;
 	case ACT_HELD:
 		/* The body stays in the socket while we wait. */
 		bufferevent_disable(c->bev, EV_READ);
+		/* A person waiting on a blank tab gets a page that says
+		 * what is happening, and opens the app when it is ready. */
+		if (!x->wake_status && c->px->cfg->waking_page_after_ms &&
+		    is_navigation(&x->req))
+			arm_timer(c, c->px->cfg->waking_page_after_ms);
 		return;
 	case ACT_FULL:
 		conn_fail(c, PROXY_ERR_HOLD_FULL, NULL);
@@ -546,8 +567,18 @@ static bool read_head(struct conn *c)
 
 	const char *err = NULL;
 	struct http1_limits lim = {.max_headers = cfg->header_max_count};
-	int st = http1_parse_request(x->head_buf, head_len, &lim, c->req_hdrs,
-				     &x->req, &err);
+	int st = http1_parse_request(x->head_buf, head_len, &lim,
+				     c->px->hdr_scratch, &x->req, &err);
+	/* Keep only the fields this request has: a connection waiting for a
+	 * cold app must cost little (header_max_count slots each would not). */
+	if (x->req.hdrs) {
+		x->req_hdrs = gw_xmalloc(x->req.nhdrs ? x->req.nhdrs *
+							    sizeof(*x->req_hdrs)
+						      : 1);
+		memcpy(x->req_hdrs, x->req.hdrs,
+		       x->req.nhdrs * sizeof(*x->req_hdrs));
+		x->req.hdrs = x->req_hdrs;
+	}
 	if (st != 0) {
 		enum proxy_err e = st == 431   ? PROXY_ERR_HEAD_TOO_LARGE
 				   : st == 501 ? PROXY_ERR_NOT_IMPLEMENTED
@@ -783,6 +814,13 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_fail(c, PROXY_ERR_HEADER_TIMEOUT, NULL);
 	} else if (c->state == CONN_IDLE || c->state == CONN_CLOSING) {
 		conn_close(c);
+	} else if (c->state == CONN_EXCHANGE && c->x.act_hold) {
+		/* Still waking after the grace: show the waking page (the
+		 * app keeps waking; the page polls for it). */
+		activator_cancel(c->x.act_hold);
+		c->x.act_hold = NULL;
+		bufferevent_enable(c->bev, EV_READ);
+		conn_fail(c, PROXY_ERR_WAKING_PAGE, NULL);
 	}
 	conn_leave(c);
 }
@@ -805,6 +843,8 @@ struct proxy *proxy_create(const struct proxy_params *p)
 	px->scratch = evbuffer_new();
 	if (!px->scratch)
 		gw_oom(0);
+	px->hdr_scratch =
+		gw_xcalloc(p->cfg->header_max_count, sizeof(*px->hdr_scratch));
 	return px;
 }
 
@@ -835,8 +875,6 @@ void proxy_accept(struct proxy *px, evutil_socket_t fd,
 	gw_addr_from_sockaddr(&c->peer, sa, (socklen_t)salen);
 	gw_addr_ip(&c->peer, c->peer_ip, sizeof(c->peer_ip));
 	c->peer_trusted = config_peer_trusted(cfg, &c->peer);
-	c->req_hdrs = gw_xcalloc(cfg->header_max_count, sizeof(*c->req_hdrs));
-	c->resp_hdrs = gw_xcalloc(cfg->header_max_count, sizeof(*c->resp_hdrs));
 
 	size_t rd_high = cfg->buffer_size > cfg->header_max_bytes
 				 ? cfg->buffer_size
@@ -888,5 +926,6 @@ void proxy_destroy(struct proxy *px)
 		conn_close(c);
 	}
 	evbuffer_free(px->scratch);
+	free(px->hdr_scratch);
 	free(px);
 }

@@ -41,6 +41,8 @@ struct tunnel;
 	X(AUTH_UNAVAILABLE, 503, "cannot check authorization: Redis down")     \
 	X(NO_UPSTREAM, 503, "route has no upstream address")                  \
 	X(HOLD_FULL, 503, "too many requests waiting for the app to wake")     \
+	X(WAKING_PAGE, 503, "browser shown the waking page")                   \
+	X(WAKE_READY, 204, "wake status: the app is ready")                   \
 	X(WAKE_FAILED, 503, "the app did not become ready")                    \
 	X(UP_CONNECT, 502, "upstream connect failed")                         \
 	X(UP_CLOSED, 502, "upstream closed before responding")                \
@@ -81,6 +83,7 @@ struct exchange {
 	char *head_buf;          /* copy of the request head (owned) */
 	size_t head_len;
 	struct http1_head req;   /* slices into head_buf */
+	struct http1_header *req_hdrs; /* req.hdrs, exactly nhdrs (owned) */
 	char host[HOSTNAME_MAX]; /* normalised routing key */
 	struct gw_str host_out;  /* authority to send as Host */
 	struct gw_str path;      /* origin-form target to send */
@@ -95,6 +98,7 @@ struct exchange {
 	bool act_counted;        /* activity counted: activator_done owed */
 	bool act_retried;        /* one re-wake after a refused connect */
 	unsigned cold_ms;        /* held this long for a cold start */
+	bool wake_status;        /* the waking page's status poll */
 
 	struct body_relay req_body; /* request body, client -> upstream */
 	bool req_started;        /* request head handed to the upstream */
@@ -109,7 +113,9 @@ struct exchange {
 	bool up_paused;          /* upstream reading off: client output full */
 
 	char *resp_buf;          /* copy of the current response head */
-	struct http1_head resp;  /* final (or interim) response head */
+	struct http1_head resp;  /* final (or interim) response head; its
+				    hdrs are the proxy's hdr_scratch, valid
+				    only while the head is being handled */
 	size_t resp_scan;        /* http1_find_head_end resume point */
 	struct body_relay resp_body;
 	bool resp_started;       /* a final response head went to the client */
@@ -138,8 +144,6 @@ struct conn {
 	bool lingering;           /* CLOSING: flushed, half-closed, discarding */
 	unsigned nreq;            /* exchanges started on this connection */
 	size_t head_scan;         /* http1_find_head_end resume point */
-	struct http1_header *req_hdrs;  /* header_max_count slots */
-	struct http1_header *resp_hdrs; /* header_max_count slots */
 	struct tunnel *tunnel;    /* CONN_TUNNEL only (owned by itself) */
 	struct exchange x;        /* the current exchange */
 };
@@ -161,6 +165,8 @@ struct proxy {
 	/* Where an outgoing head and body are composed before wire_send();
 	 * always empty between callbacks (one loop, one thread). */
 	struct evbuffer *scratch;
+	/* Parser output for one head at a time (header_max_count slots). */
+	struct http1_header *hdr_scratch;
 	struct proxy_stats stats;
 };
 

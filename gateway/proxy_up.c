@@ -267,7 +267,7 @@ static void read_response_head(struct conn *c)
 		const char *err = NULL;
 		struct http1_limits lim = {.max_headers = cfg->header_max_count};
 		if (http1_parse_response(x->resp_buf, head_len, x->req.method,
-					 &lim, c->resp_hdrs, &x->resp,
+					 &lim, c->px->hdr_scratch, &x->resp,
 					 &err) != 0) {
 			conn_fail(c, PROXY_ERR_UP_BAD_RESPONSE, err);
 			return;

@@ -145,6 +145,7 @@ struct worker *worker_create(const struct gw_config *cfg, char *err,
 		.idle_timeout_ms = cfg->idle_timeout_ms,
 		.probe_interval_ms = cfg->probe_interval_ms,
 		.stop_grace_ms = cfg->stop_grace_ms,
+		.release_concurrency = cfg->release_concurrency,
 	};
 	w->act = activator_create(&ap);
 	w->pool = upstream_pool_create(w->base, cfg->keepalive_max_idle,
