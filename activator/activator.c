@@ -11,6 +11,7 @@
 
 #include "activator.h"
 #include "exec.h"
+#include "kube.h"
 #include "core/log.h"
 #include "core/compat.h"
 
@@ -36,6 +37,11 @@ struct act_project {
 	struct activator *a;
 	char name[NAME_MAX_];
 	char *command;
+	char *ns, *deployment, *service; /* Kubernetes target */
+	bool fixed_addr;          /* kube: addr is the Service's, not a pod */
+	struct kube_watch *watch; /* while waking and warm */
+	struct gw_addr *eps;      /* kube: ready pod endpoints */
+	size_t neps, rr;
 	struct gw_addr addr;
 	unsigned idle_ms;
 	enum pstate state;
@@ -87,11 +93,15 @@ static void hold_end(struct act_hold *h, bool ok, const char *why)
 	void *arg = h->arg;
 	unsigned waited = (unsigned)(gw_now_ms() - h->since_ms);
 	hold_free(h);
+	const struct gw_addr *to = &p->addr;
 	if (ok) {
 		p->active++;
 		p->last_active_ms = gw_now_ms();
+		/* Spread the release over every ready pod. */
+		if (p->neps && !p->fixed_addr)
+			to = &p->eps[p->rr++ % p->neps];
 	}
-	cb(arg, ok, ok ? &p->addr : NULL, waited, why);
+	cb(arg, ok, ok ? to : NULL, waited, why);
 }
 
 static void fail_holds(struct act_project *p, const char *why)
@@ -187,6 +197,11 @@ static void probe_schedule(struct act_project *p, unsigned ms)
 		event_add(p->probe_ev, &tv);
 		return;
 	}
+	if (p->deployment && a->p.kube && !p->fixed_addr) {
+		if (p->neps == 0)
+			return; /* endpoints_cb starts probing when one comes */
+		p->addr = p->eps[0];
+	}
 	p->probes++;
 	p->probe_fd = socket(p->addr.ss.ss_family,
 			     SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -213,6 +228,8 @@ static void probe_schedule(struct act_project *p, unsigned ms)
 
 /* ---- wake and stop ---------------------------------------------------------- */
 
+static void kube_wake(struct act_project *p);
+
 static void wake(struct act_project *p)
 {
 	set_state(p, P_WAKING);
@@ -232,6 +249,10 @@ static void wake(struct act_project *p)
 		gw_log(GW_LOG_INFO, "activator", "%s: waking (pid %d)", p->name,
 		       (int)p->pid);
 	}
+	if (p->deployment && p->a->p.kube) {
+		kube_wake(p);
+		return;
+	}
 	probe_schedule(p, 0);
 }
 
@@ -246,9 +267,27 @@ static void kill_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static void scaled_down(void *arg, bool ok, int status, const char *msg)
+{
+	struct act_project *p = arg;
+	if (ok)
+		gw_log(GW_LOG_INFO, "activator", "%s: scaled to zero", p->name);
+}
+
 static void stop(struct act_project *p)
 {
 	probe_close(p);
+	if (p->deployment && p->a->p.kube) {
+		/* The Deployment controller does the draining; a request
+		 * arriving now simply scales it up again. */
+		kube_watch_stop(p->watch);
+		p->watch = NULL;
+		p->neps = 0;
+		kube_scale(p->a->p.kube, p->ns, p->deployment, 0, scaled_down,
+			   p);
+		set_state(p, P_COLD);
+		return;
+	}
 	if (!p->pid) {
 		set_state(p, P_COLD);
 		return;
@@ -319,6 +358,63 @@ static void reaper_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* ---- Kubernetes provider --------------------------------------------------- */
+
+/* The ready set changed. While waking, probe the first ready pod: the
+ * request goes as soon as it accepts, not when kube-proxy or the kubelet's
+ * next probe catches up. */
+static void endpoints_cb(void *arg, const struct gw_addr *eps, size_t n)
+{
+	struct act_project *p = arg;
+	free(p->eps);
+	p->eps = n ? gw_xmalloc(n * sizeof(*eps)) : NULL;
+	if (n)
+		memcpy(p->eps, eps, n * sizeof(*eps));
+	p->neps = n;
+	if (p->state == P_WARM && n == 0 && !p->fixed_addr) {
+		gw_log(GW_LOG_INFO, "activator", "%s: no ready endpoint left",
+		       p->name);
+		set_state(p, P_COLD);
+		return;
+	}
+	if (p->state == P_WAKING && n && p->probe_fd < 0 && !p->probe_ev) {
+		if (!p->fixed_addr)
+			p->addr = eps[0];
+		probe_schedule(p, 0);
+	}
+}
+
+static void scaled_up(void *arg, bool ok, int status, const char *msg)
+{
+	struct act_project *p = arg;
+	if (p->state != P_WAKING)
+		return;
+	if (!ok) {
+		gw_log(GW_LOG_ERROR, "activator", "%s: cannot scale %s/%s up: "
+		       "%d %s", p->name, p->ns, p->deployment, status, msg);
+		kube_watch_stop(p->watch);
+		p->watch = NULL;
+		set_state(p, P_COLD);
+		fail_holds(p, "Kubernetes API error");
+	}
+}
+
+static void kube_wake(struct act_project *p)
+{
+	struct kube *k = p->a->p.kube;
+	gw_log(GW_LOG_INFO, "activator", "%s: waking %s/%s", p->name, p->ns,
+	       p->deployment);
+	if (!p->watch)
+		p->watch = kube_watch_start(k, p->ns,
+					    p->service ? p->service
+						       : p->deployment,
+					    endpoints_cb, p);
+	if (!kube_scale(k, p->ns, p->deployment, 1, scaled_up, p)) {
+		set_state(p, P_COLD);
+		fail_holds(p, "cannot ask the Kubernetes API");
+	}
+}
+
 /* ---- public ------------------------------------------------------------------ */
 
 struct activator *activator_create(const struct act_params *prm)
@@ -364,7 +460,23 @@ struct act_project *activator_project(struct activator *a, const char *name,
 		p->command = t->exec_command ? gw_xstrdup(t->exec_command)
 					     : NULL;
 	}
-	p->addr = t->addr;
+	if (t->deployment) {
+		bool same = p->deployment && strcmp(p->deployment, t->deployment) == 0 &&
+			    p->ns && t->namespace_ && strcmp(p->ns, t->namespace_) == 0;
+		if (!same) {
+			free(p->ns);
+			free(p->deployment);
+			free(p->service);
+			p->ns = gw_xstrdup(t->namespace_ ? t->namespace_ : "default");
+			p->deployment = gw_xstrdup(t->deployment);
+			p->service = t->service ? gw_xstrdup(t->service) : NULL;
+		}
+		p->fixed_addr = t->has_addr;
+		if (t->has_addr)
+			p->addr = t->addr;
+	} else {
+		p->addr = t->addr;
+	}
 	p->idle_ms = t->idle_timeout_s ? t->idle_timeout_s * 1000
 				       : a->p.idle_timeout_ms;
 	return p;
@@ -385,7 +497,8 @@ enum act_result activator_acquire(struct act_project *p, act_cb cb, void *arg,
 	if (p->state == P_WARM && p->nholds == 0) {
 		p->active++;
 		p->last_active_ms = gw_now_ms();
-		*addr = p->addr;
+		*addr = p->neps && !p->fixed_addr ? p->eps[p->rr++ % p->neps]
+						  : p->addr;
 		return ACT_READY;
 	}
 	if (p->nholds >= a->p.hold_max_per_project || a->nholds >= a->p.hold_max) {
@@ -410,6 +523,11 @@ enum act_result activator_acquire(struct act_project *p, act_cb cb, void *arg,
 	a->nholds++;
 	*hold = h;
 	return ACT_HELD;
+}
+
+bool activator_has_kube(const struct activator *a)
+{
+	return a && a->p.kube;
 }
 
 void activator_cancel(struct act_hold *h)
@@ -457,8 +575,13 @@ void activator_destroy(struct activator *a)
 			exec_signal(p->pid, SIGKILL);
 			waitpid(p->pid, NULL, WNOHANG);
 		}
+		kube_watch_stop(p->watch);
 		event_free(p->kill_timer);
 		free(p->command);
+		free(p->ns);
+		free(p->deployment);
+		free(p->service);
+		free(p->eps);
 		free(p);
 	}
 	event_free(a->reaper);

@@ -40,6 +40,7 @@
 #include "core/addr.h"
 
 struct event_base;
+struct kube;
 struct activator;
 struct act_project;
 struct act_hold;
@@ -53,12 +54,17 @@ struct act_params {
 	unsigned probe_interval_ms;
 	unsigned stop_grace_ms;
 	unsigned release_concurrency; /* held requests in flight at once */
+	struct kube *kube;          /* Kubernetes provider, or NULL */
 };
 
-/* What to run for a project (copied). */
+/* What to run for a project (copied). Either an exec command, or a
+ * Kubernetes Deployment whose Service's ready endpoints receive the
+ * requests (or, with has_addr, the fixed address: the Service's). */
 struct act_target {
 	const char *exec_command;  /* sh -c command */
-	struct gw_addr addr;       /* where the app listens */
+	const char *namespace_, *deployment, *service;
+	struct gw_addr addr;       /* exec: where it listens */
+	bool has_addr;             /* kube: send here, not to the pods */
 	unsigned idle_timeout_s;   /* 0: the default */
 };
 
@@ -75,6 +81,9 @@ typedef void (*act_cb)(void *arg, bool ok, const struct gw_addr *addr,
 		       unsigned waited_ms, const char *why);
 
 struct activator *activator_create(const struct act_params *p);
+
+/* True when Kubernetes routes can be scaled (a kube provider is set). */
+bool activator_has_kube(const struct activator *a);
 
 /* The project called name (created cold on first use; target updated). */
 struct act_project *activator_project(struct activator *a, const char *name,

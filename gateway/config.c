@@ -153,6 +153,25 @@ static const struct key keys[] = {
 	{"activator", "stop_grace", T_DURATION, "10s", 0, SEC(600),
 	 OFF(stop_grace_ms), "exec apps: SIGTERM, then SIGKILL after this"},
 
+	{"kubernetes", "api_url", T_OPTSTR, "", 0, 0, OFF(kube_api_url),
+	 "API server URL; empty = in-cluster (KUBERNETES_SERVICE_HOST/PORT) or "
+	 "no Kubernetes"},
+	{"kubernetes", "token_file", T_STRING,
+	 "/var/run/secrets/kubernetes.io/serviceaccount/token", 0, 0,
+	 OFF(kube_token_file),
+	 "bearer token, re-read periodically and after a 401 (tokens rotate)"},
+	{"kubernetes", "ca_file", T_OPTSTR,
+	 "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt", 0, 0,
+	 OFF(kube_ca_file), "CA bundle for the API server's certificate"},
+	{"kubernetes", "token_reload", T_DURATION, "60s", SEC(1), SEC(3600),
+	 OFF(kube_token_reload_ms), "how often the token file is re-read"},
+	{"kubernetes", "request_timeout", T_DURATION, "5s", 100, SEC(120),
+	 OFF(kube_request_timeout_ms),
+	 "one API request (a scale is retried within 3x this)"},
+	{"kubernetes", "watch_timeout", T_DURATION, "5m", SEC(1), SEC(3600),
+	 OFF(kube_watch_timeout_ms),
+	 "server-side length of one EndpointSlice watch before it is resumed"},
+
 	{"log", "level", T_LEVEL, "info", 0, 0, OFF(log_level),
 	 "error log level: error, warn, info or debug"},
 	{"log", "access_log", T_STRING, "-", 0, 0, OFF(access_log),
@@ -655,6 +674,9 @@ void config_destroy(struct gw_config *cfg)
 	free(cfg->redis_password);
 	free(cfg->auth_cookie);
 	free(cfg->auth_login_url);
+	free(cfg->kube_api_url);
+	free(cfg->kube_token_file);
+	free(cfg->kube_ca_file);
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		free(cfg->routes[i].host);
 		free(cfg->routes[i].exec_command);

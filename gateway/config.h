@@ -82,6 +82,14 @@ struct gw_config {
 	unsigned waking_page_after_ms;
 	unsigned release_concurrency;
 
+	/* [kubernetes] */
+	char *kube_api_url;  /* NULL: in-cluster, or none */
+	char *kube_token_file;
+	char *kube_ca_file;  /* NULL: system CAs */
+	unsigned kube_token_reload_ms;
+	unsigned kube_request_timeout_ms;
+	unsigned kube_watch_timeout_ms;
+
 	/* [log] */
 	enum gw_log_level log_level;
 	char *access_log; /* "-" stdout, "off", or a path */

@@ -486,18 +486,26 @@ static int route_request(struct conn *c)
 		return -1;
 	}
 	const struct gw_addr *a = route_pick(r);
-	if (!a) {
+	bool kube = r->deployment && activator_has_kube(c->px->act);
+	if (!a && !kube) {
 		conn_fail(c, PROXY_ERR_NO_UPSTREAM, NULL);
 		return -1;
 	}
-	x->up_addr_copy = *a;
+	if (a)
+		x->up_addr_copy = *a;
 	x->up_addr = &x->up_addr_copy;
-	if (r->exec_command && c->px->act) {
+	if ((r->exec_command || kube) && c->px->act) {
+		/* Scale to zero: the activator says where to go (and when). */
 		struct act_target t = {
 			.exec_command = r->exec_command,
-			.addr = *a,
+			.namespace_ = kube ? r->namespace_ : NULL,
+			.deployment = kube ? r->deployment : NULL,
+			.service = kube ? r->service : NULL,
+			.has_addr = a != NULL,
 			.idle_timeout_s = r->idle_timeout_s,
 		};
+		if (a)
+			t.addr = *a;
 		x->act = activator_project(c->px->act, r->project, &t);
 	}
 	if (!r->private_)

@@ -13,6 +13,7 @@
 
 #include "activator.h"
 #include "auth.h"
+#include "kube.h"
 #include "config.h"
 #include "listener.h"
 #include "proxy.h"
@@ -30,6 +31,7 @@ struct worker {
 	struct routesync *rsync; /* NULL without Redis */
 	struct auth *auth;       /* NULL without Redis */
 	struct activator *act;   /* scale to zero */
+	struct kube *kube;       /* Kubernetes provider, or NULL */
 	struct upstream_pool *pool;
 	struct proxy *proxy;
 	struct listener **listeners;
@@ -137,6 +139,23 @@ struct worker *worker_create(const struct gw_config *cfg, char *err,
 		w->rsync = routesync_create(&rp);
 		w->auth = auth_create(cfg, routesync_conn(w->rsync));
 	}
+	if (cfg->kube_api_url || getenv("KUBERNETES_SERVICE_HOST")) {
+		struct kube_params kp = {
+			.base = w->base,
+			.api_url = cfg->kube_api_url,
+			.token_file = cfg->kube_token_file,
+			.ca_file = cfg->kube_ca_file,
+			.token_reload_ms = cfg->kube_token_reload_ms,
+			.request_timeout_ms = cfg->kube_request_timeout_ms,
+			.watch_timeout_s = cfg->kube_watch_timeout_ms / 1000,
+		};
+		const char *kerr = NULL;
+		w->kube = kube_create(&kp, &kerr);
+		if (!w->kube) {
+			snprintf(err, errlen, "kubernetes: %s", kerr);
+			goto fail_listen;
+		}
+	}
 	struct act_params ap = {
 		.base = w->base,
 		.hold_timeout_ms = cfg->hold_timeout_ms,
@@ -146,6 +165,7 @@ struct worker *worker_create(const struct gw_config *cfg, char *err,
 		.probe_interval_ms = cfg->probe_interval_ms,
 		.stop_grace_ms = cfg->stop_grace_ms,
 		.release_concurrency = cfg->release_concurrency,
+		.kube = w->kube,
 	};
 	w->act = activator_create(&ap);
 	w->pool = upstream_pool_create(w->base, cfg->keepalive_max_idle,
@@ -207,6 +227,7 @@ void worker_destroy(struct worker *w)
 	free(w->listeners);
 	proxy_destroy(w->proxy); /* cancels pending authorizations, holds */
 	activator_destroy(w->act); /* stops the apps it started */
+	kube_destroy(w->kube);
 	upstream_pool_destroy(w->pool);
 	auth_destroy(w->auth);
 	routesync_destroy(w->rsync); /* fails its own outstanding reads */

@@ -263,3 +263,50 @@ def wait_for(pred, timeout=3.0, step=0.01):
         if time.monotonic() - t0 > timeout:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(step)
+
+
+class KubeAPI:
+    """tests/lib/kubeapi.py: the Kubernetes API stand-in, as a process."""
+
+    def __init__(self, tmpdir, pod_start_delay=0.3):
+        self.token_file = os.path.join(str(tmpdir), "token")
+        self.set_token("token-1")
+        self.proc = subprocess.Popen(
+            [PYTHON, os.path.join(REPO, "tests", "lib", "kubeapi.py"), "--port", "0",
+             "--token-file", self.token_file, "--pod-start-delay", str(pod_start_delay)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("listening"):
+            self.proc.kill()
+            raise RuntimeError("kubeapi did not start")
+        self.port = int(line.split()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def set_token(self, token):
+        tmp = self.token_file + ".new"
+        with open(tmp, "w") as f:
+            f.write(token + "\n")
+        os.replace(tmp, self.token_file)   # as the kubelet rotates it: atomically
+
+    def control(self, path, body=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        if body is None:
+            c.request("GET", "/_control/" + path)
+        else:
+            c.request("POST", "/_control/" + path, body=json.dumps(body),
+                      headers={"Content-Type": "application/json"})
+        data = json.loads(c.getresponse().read())
+        c.close()
+        return data
+
+    def stats(self):
+        return self.control("stats")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
