@@ -268,19 +268,28 @@ def wait_for(pred, timeout=3.0, step=0.01):
 class KubeAPI:
     """tests/lib/kubeapi.py: the Kubernetes API stand-in, as a process."""
 
-    def __init__(self, tmpdir, pod_start_delay=0.3):
+    def __init__(self, tmpdir, pod_start_delay=0.3, tls=False):
         self.token_file = os.path.join(str(tmpdir), "token")
         self.set_token("token-1")
-        self.proc = subprocess.Popen(
-            [PYTHON, os.path.join(REPO, "tests", "lib", "kubeapi.py"), "--port", "0",
-             "--token-file", self.token_file, "--pod-start-delay", str(pod_start_delay)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        args = [PYTHON, os.path.join(REPO, "tests", "lib", "kubeapi.py"), "--port", "0",
+                "--token-file", self.token_file, "--pod-start-delay", str(pod_start_delay)]
+        self.ca_file = None
+        if tls:  # a throwaway self-signed certificate for 127.0.0.1
+            self.ca_file = os.path.join(str(tmpdir), "ca.crt")
+            key = os.path.join(str(tmpdir), "tls.key")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                            "-keyout", key, "-out", self.ca_file, "-days", "1",
+                            "-subj", "/CN=127.0.0.1",
+                            "-addext", "subjectAltName=IP:127.0.0.1"],
+                           check=True, capture_output=True, timeout=30)
+            args += ["--tls-cert", self.ca_file, "--tls-key", key]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         line = self.proc.stdout.readline().decode()
         if not line.startswith("listening"):
             self.proc.kill()
             raise RuntimeError("kubeapi did not start")
         self.port = int(line.split()[1])
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
 
     def set_token(self, token):
         tmp = self.token_file + ".new"
@@ -289,7 +298,13 @@ class KubeAPI:
         os.replace(tmp, self.token_file)   # as the kubelet rotates it: atomically
 
     def control(self, path, body=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        if self.ca_file:
+            import ssl
+            c = http.client.HTTPSConnection(
+                "127.0.0.1", self.port, timeout=10,
+                context=ssl.create_default_context(cafile=self.ca_file))
+        else:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         if body is None:
             c.request("GET", "/_control/" + path)
         else:

@@ -220,6 +220,44 @@ class Handler(BaseHTTPRequestHandler):
                                     f"injected fault {code}"), extra)
         return True
 
+    # ---- discovery (what kubectl reads before anything else) -------------
+    DISCOVERY = {
+        "/version": {"major": "1", "minor": "32", "gitVersion": "v1.32.0-standin",
+                     "platform": "linux/amd64"},
+        "/api": {"kind": "APIVersions", "versions": ["v1"],
+                 "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
+                                                 "serverAddress": "127.0.0.1"}]},
+        "/api/v1": {"kind": "APIResourceList", "groupVersion": "v1", "resources": []},
+        "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+            {"name": g, "versions": [{"groupVersion": f"{g}/v1", "version": "v1"}],
+             "preferredVersion": {"groupVersion": f"{g}/v1", "version": "v1"}}
+            for g in ("apps", "autoscaling", "discovery.k8s.io")]},
+        "/apis/apps/v1": {"kind": "APIResourceList", "apiVersion": "v1",
+                          "groupVersion": "apps/v1", "resources": [
+            {"name": "deployments", "singularName": "deployment", "namespaced": True,
+             "kind": "Deployment", "shortNames": ["deploy"],
+             "verbs": ["get", "list", "watch", "patch", "update"]},
+            {"name": "deployments/scale", "singularName": "", "namespaced": True,
+             "group": "autoscaling", "version": "v1", "kind": "Scale",
+             "verbs": ["get", "patch", "update"]}]},
+        "/apis/autoscaling/v1": {"kind": "APIResourceList", "apiVersion": "v1",
+                                 "groupVersion": "autoscaling/v1", "resources": []},
+        "/apis/discovery.k8s.io/v1": {"kind": "APIResourceList", "apiVersion": "v1",
+                                      "groupVersion": "discovery.k8s.io/v1", "resources": [
+            {"name": "endpointslices", "singularName": "endpointslice", "namespaced": True,
+             "kind": "EndpointSlice", "verbs": ["get", "list", "watch"]}]},
+    }
+
+    def deployment_object(self, ns, name, d):
+        ready = len(self.store.pods.get((ns, name), []))
+        return {"kind": "Deployment", "apiVersion": "apps/v1",
+                "metadata": {"name": name, "namespace": ns, "uid": d["uid"],
+                             "resourceVersion": d["rv"], "labels": {"app": name}},
+                "spec": {"replicas": d["replicas"],
+                         "selector": {"matchLabels": {"app": name}}},
+                "status": {"replicas": ready, "readyReplicas": ready,
+                           "availableReplicas": ready}}
+
     def handle_any(self, method):
         url = urllib.parse.urlsplit(self.path)
         path, q = url.path, urllib.parse.parse_qs(url.query)
@@ -230,9 +268,21 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
         if self.fault(path):
             return
+        if method == "GET" and path.rstrip("/") in self.DISCOVERY:
+            # kubectl asks for aggregated discovery first; plain JSON is
+            # the documented fallback it accepts.
+            return self.send_json(200, self.DISCOVERY[path.rstrip("/")])
         parts = path.strip("/").split("/")
         # /apis/apps/v1/namespaces/NS/deployments/NAME[/scale]
-        if parts[:3] == ["apis", "apps", "v1"] and len(parts) >= 6 and parts[3] == "namespaces":
+        if parts[:3] == ["apis", "apps", "v1"] and len(parts) == 6 and \
+                parts[5] == "deployments" and method == "GET":
+            with self.store.cv:
+                items = [self.deployment_object(ns, n, d)
+                         for (ns, n), d in self.store.deployments.items() if ns == parts[4]]
+                rv = str(self.store.rv)
+            return self.send_json(200, {"kind": "DeploymentList", "apiVersion": "apps/v1",
+                                        "metadata": {"resourceVersion": rv}, "items": items})
+        if parts[:3] == ["apis", "apps", "v1"] and len(parts) >= 7 and parts[3] == "namespaces":
             return self.deployment(method, parts[4], parts[6] if len(parts) > 6 else None,
                                    parts[7] if len(parts) > 7 else None)
         if parts[:3] == ["apis", "discovery.k8s.io", "v1"] and len(parts) == 6 \
@@ -248,6 +298,8 @@ class Handler(BaseHTTPRequestHandler):
         if d is None:
             return self.send_json(404, status(404, "NotFound",
                                               f'deployments.apps "{name}" not found'))
+        if sub is None and method == "GET":
+            return self.send_json(200, self.deployment_object(ns, name, d))
         if sub != "scale":
             return self.send_json(405, status(405, "MethodNotAllowed", "only scale here"))
         if method in ("PATCH", "PUT"):
@@ -380,6 +432,8 @@ def main():
     ap.add_argument("--token-file", required=True)
     ap.add_argument("--pod-start-delay", type=float, default=0.3)
     ap.add_argument("--bookmark-interval", type=float, default=1.0)
+    ap.add_argument("--tls-cert", help="serve HTTPS (kubectl sends tokens only over TLS)")
+    ap.add_argument("--tls-key")
     a = ap.parse_args()
     store = Store(a.pod_start_delay)
     Handler.store = store
@@ -387,6 +441,11 @@ def main():
     Handler.bookmark_interval = a.bookmark_interval
     srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
     srv.daemon_threads = True
+    if a.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 
     def bye(*_):
         store.stop()

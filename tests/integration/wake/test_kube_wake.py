@@ -135,3 +135,31 @@ def test_watch_expired_relists(kgw):
         r, _ = fut.result(timeout=20)
     assert r.status == 200
     assert "listing again" in kgw.stderr()
+
+
+def test_over_tls_with_the_cluster_ca(tmp_path, redis_server, make_gateway):
+    d = tmp_path / "tlskube"
+    d.mkdir()
+    k = gwtest.KubeAPI(d, tls=True)
+    try:
+        k.control("deployments", {"namespace": "apps", "name": "web"})
+        g = make_gateway({}, config=f"""
+[redis]
+address = {redis_server.addr}
+[kubernetes]
+api_url = {k.url}
+token_file = {k.token_file}
+ca_file = {k.ca_file}
+""")
+        gwtest.wait_for(lambda: "in sync with Redis" in g.stderr(), timeout=5)
+        redis_server.put_route(HOST, "", project="app-kube0001")
+        r = redis_server.r
+        r.hdel(f"gw:route:{HOST}", "upstream")
+        r.hset(f"gw:route:{HOST}", mapping={"namespace": "apps", "deployment": "web"})
+        r.publish("gw:events", f"route {HOST}")
+        time.sleep(0.2)
+        resp, _ = g.request("GET", "/echo", HOST, timeout=15)
+        assert resp.status == 200
+        assert k.stats()["scale_patches"] == {"apps/web": 1}
+    finally:
+        k.stop()
