@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -325,3 +324,49 @@ class KubeAPI:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
+
+
+def concurrent_gets(port, host, n, timeout=60):
+    """Open n connections at once, each sending GET /echo?i=I, and collect
+    every answer (read until close). Returns {i: response bytes}."""
+    import resource
+    import selectors
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < n + 100:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * n)), hard))
+    sel = selectors.DefaultSelector()
+    socks = []
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(f"GET /echo?i={i} HTTP/1.1\r\nHost: {host}\r\n"
+                  f"Connection: close\r\n\r\n".encode())
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ, [i, b""])
+        socks.append(s)
+    done = {}
+    deadline = time.monotonic() + timeout
+    while len(done) < n and time.monotonic() < deadline:
+        for key, _ in sel.select(timeout=1):
+            try:
+                chunk = key.fileobj.recv(65536)
+            except BlockingIOError:
+                continue
+            except ConnectionResetError:
+                chunk = b""
+            key.data[1] += chunk
+            if not chunk:
+                done[key.data[0]] = key.data[1]
+                sel.unregister(key.fileobj)
+                key.fileobj.close()
+    for s in socks:
+        if s.fileno() >= 0:
+            s.close()
+    return done
+
+
+def check_echoes(done, n):
+    """Every one of n concurrent_gets answers is a 200 for its own request."""
+    assert len(done) == n, f"only {len(done)} of {n} answered"
+    bad = [i for i, resp in done.items()
+           if status_of(resp) != 200 or f"/echo?i={i}".encode() not in resp]
+    assert not bad, f"{len(bad)} wrong answers, e.g. {done[bad[0]][:300]!r}"

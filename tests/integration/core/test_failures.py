@@ -4,7 +4,7 @@ import socket
 import threading
 import time
 
-from gwtest import free_port, raw_exchange, status_of
+from gwtest import free_port, status_of
 
 
 def test_slowloris_cut_with_408_while_others_are_served(gw):

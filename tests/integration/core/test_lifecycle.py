@@ -1,6 +1,5 @@
 """Process life: drain on SIGTERM, connection limit, workers, IPv6, -t,
 access log."""
-import os
 import re
 import signal
 import socket

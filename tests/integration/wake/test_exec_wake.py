@@ -1,11 +1,8 @@
 """Scale to zero with the exec provider: wake on demand, hold, limits, idle stop."""
 import os
-import resource
-import selectors
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -62,39 +59,8 @@ def test_cold_request_is_served_after_wake(make_gateway, tmp_path):
 
 
 def test_thousand_concurrent_cold_requests_one_start(make_gateway, tmp_path):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
     g, starts, port = app_gateway(make_gateway, tmp_path)
-    n = 1000
-    sel = selectors.DefaultSelector()
-    socks = []
-    for i in range(n):
-        s = socket.create_connection(("127.0.0.1", g.port), timeout=10)
-        s.sendall(f"GET /echo?i={i} HTTP/1.1\r\nHost: {HOST}\r\n"
-                  f"Connection: close\r\n\r\n".encode())
-        s.setblocking(False)
-        sel.register(s, selectors.EVENT_READ, [i, b""])
-        socks.append(s)
-    done = {}
-    deadline = time.monotonic() + 60
-    while len(done) < n and time.monotonic() < deadline:
-        for key, _ in sel.select(timeout=1):
-            try:
-                chunk = key.fileobj.recv(65536)
-            except BlockingIOError:
-                continue
-            key.data[1] += chunk
-            if not chunk:
-                done[key.data[0]] = key.data[1]
-                sel.unregister(key.fileobj)
-                key.fileobj.close()
-    for s in socks:
-        if s.fileno() >= 0:
-            s.close()
-    assert len(done) == n, f"only {len(done)} of {n} answered"
-    bad = [i for i, resp in done.items()
-           if gwtest.status_of(resp) != 200 or f"/echo?i={i}".encode() not in resp]
-    assert not bad, f"{len(bad)} wrong answers, e.g. {done[bad[0]][:300]!r}"
+    gwtest.check_echoes(gwtest.concurrent_gets(g.port, HOST, 1000), 1000)
     assert starts_of(starts) == 1              # single flight
 
 

@@ -1,12 +1,10 @@
 """A person opening a sleeping app in a real browser (headless Chromium):
 the waking page appears, then turns into the app by itself."""
-import glob
 import json
 import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
