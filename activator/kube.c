@@ -558,17 +558,22 @@ static void watch_backoff(struct kube_watch *w)
 	event_add(w->retry, &tv);
 }
 
-static bool watch_open(struct kube_watch *w)
+/* Start the LIST (watch = false) or the WATCH from w->rv of w's slices. */
+static bool slices_request(struct kube_watch *w, bool watch)
 {
-	char url[1200];
+	char url[1200], tail[160] = "";
 	char *svc = curl_easy_escape(NULL, w->service, 0);
+	if (watch)
+		snprintf(tail, sizeof(tail),
+			 "&watch=1&allowWatchBookmarks=true&resourceVersion=%s"
+			 "&timeoutSeconds=%u",
+			 w->rv, w->k->p.watch_timeout_s);
 	snprintf(url, sizeof(url),
 		 "%s/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices?"
-		 "labelSelector=kubernetes.io%%2Fservice-name%%3D%s&watch=1&"
-		 "allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u",
-		 w->k->api, w->ns, svc ? svc : "", w->rv, w->k->p.watch_timeout_s);
+		 "labelSelector=kubernetes.io%%2Fservice-name%%3D%s%s",
+		 w->k->api, w->ns, svc ? svc : "", tail);
 	curl_free(svc);
-	w->req = kreq_new(w->k, K_WATCH, url);
+	w->req = kreq_new(w->k, watch ? K_WATCH : K_LIST, url);
 	w->req->w = w;
 	if (!kreq_send(w->req)) {
 		kreq_free(w->req);
@@ -576,6 +581,11 @@ static bool watch_open(struct kube_watch *w)
 		return false;
 	}
 	return true;
+}
+
+static bool watch_open(struct kube_watch *w)
+{
+	return slices_request(w, true);
 }
 
 static void list_done(struct kube_watch *w, struct kreq *r, CURLcode rc,
@@ -640,20 +650,8 @@ static void watch_done(struct kube_watch *w, struct kreq *r, CURLcode rc,
 
 static void watch_list(struct kube_watch *w)
 {
-	char url[1100];
-	char *svc = curl_easy_escape(NULL, w->service, 0);
-	snprintf(url, sizeof(url),
-		 "%s/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices?"
-		 "labelSelector=kubernetes.io%%2Fservice-name%%3D%s",
-		 w->k->api, w->ns, svc ? svc : "");
-	curl_free(svc);
-	w->req = kreq_new(w->k, K_LIST, url);
-	w->req->w = w;
-	if (!kreq_send(w->req)) {
-		kreq_free(w->req);
-		w->req = NULL;
+	if (!slices_request(w, false))
 		watch_backoff(w);
-	}
 }
 
 struct kube_watch *kube_watch_start(struct kube *k, const char *ns,
