@@ -56,6 +56,8 @@ struct act_project {
 	struct event *kill_timer; /* SIGKILL after stop_grace */
 	unsigned probes;
 	bool releasing;           /* release_some() is on the stack */
+	uint64_t last_touch_ms;   /* fleet: activity last shared */
+	bool stop_asked;          /* fleet: may_stop in flight */
 };
 
 struct activator {
@@ -65,6 +67,8 @@ struct activator {
 	struct event *reaper;
 	struct event *sigchld;
 };
+
+static void touch(struct act_project *p);
 
 static void set_state(struct act_project *p, enum pstate s)
 {
@@ -97,6 +101,7 @@ static void hold_end(struct act_hold *h, bool ok, const char *why)
 	if (ok) {
 		p->active++;
 		p->last_active_ms = gw_now_ms();
+		touch(p);
 		/* Spread the release over every ready pod. */
 		if (p->neps && !p->fixed_addr)
 			to = &p->eps[p->rr++ % p->neps];
@@ -341,20 +346,65 @@ static void sigchld_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static bool fleet_managed(const struct act_project *p)
+{
+	return p->a->p.fleet && p->deployment && p->a->p.kube;
+}
+
+/* Share that the project is in use, about once a second at most. */
+static void touch(struct act_project *p)
+{
+	uint64_t now = gw_now_ms();
+	if (!fleet_managed(p) || now - p->last_touch_ms < 1000)
+		return;
+	p->last_touch_ms = now;
+	p->a->p.fleet->touch(p->a->p.fleet->arg, p->name);
+}
+
+static bool idle_here(const struct act_project *p, uint64_t now)
+{
+	return p->state == P_WARM && p->active == 0 && p->nholds == 0 &&
+	       now - p->last_active_ms >= p->idle_ms;
+}
+
+static void fleet_answer(struct act_project *p, bool stop_now)
+{
+	p->stop_asked = false;
+	if (!stop_now) {
+		/* In use elsewhere (or we cannot tell): look again in a
+		 * while, not at every tick. */
+		p->last_active_ms = gw_now_ms() - p->idle_ms / 2;
+		return;
+	}
+	if (idle_here(p, gw_now_ms())) { /* still: nothing came meanwhile */
+		gw_log(GW_LOG_INFO, "activator",
+		       "%s: idle across the fleet; scaling down", p->name);
+		stop(p);
+	}
+}
+
 static void reaper_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct activator *a = arg;
 	uint64_t now = gw_now_ms();
 	struct act_project *p;
 	LIST_FOREACH(p, &a->projects, link) {
-		if (p->state == P_WARM && p->active == 0 && p->nholds == 0 &&
-		    now - p->last_active_ms >= p->idle_ms) {
-			gw_log(GW_LOG_INFO, "activator",
-			       "%s: idle for %llus; stopping", p->name,
-			       (unsigned long long)(now - p->last_active_ms) /
-				       1000);
-			stop(p);
+		if (p->state == P_WARM && p->active > 0)
+			touch(p); /* open requests and streams are activity */
+		if (!idle_here(p, now))
+			continue;
+		if (fleet_managed(p)) {
+			if (!p->stop_asked) {
+				p->stop_asked = true;
+				a->p.fleet->may_stop(a->p.fleet->arg, p->name,
+						     p->idle_ms, fleet_answer, p);
+			}
+			continue;
 		}
+		gw_log(GW_LOG_INFO, "activator", "%s: idle for %llus; stopping",
+		       p->name,
+		       (unsigned long long)(now - p->last_active_ms) / 1000);
+		stop(p);
 	}
 }
 
@@ -497,6 +547,7 @@ enum act_result activator_acquire(struct act_project *p, act_cb cb, void *arg,
 	if (p->state == P_WARM && p->nholds == 0) {
 		p->active++;
 		p->last_active_ms = gw_now_ms();
+		touch(p);
 		*addr = p->neps && !p->fixed_addr ? p->eps[p->rr++ % p->neps]
 						  : p->addr;
 		return ACT_READY;

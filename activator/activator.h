@@ -45,6 +45,22 @@ struct activator;
 struct act_project;
 struct act_hold;
 
+/* Coordination with the other gateway processes serving the same apps
+ * (Kubernetes projects only): activity is shared, and scale-down is
+ * decided by one process for everyone. */
+typedef void (*act_stop_cb)(struct act_project *p, bool stop_now);
+struct act_fleet {
+	/* The project is in use here (at most about once a second, and every
+	 * second while a request or stream is open). */
+	void (*touch)(void *arg, const char *project);
+	/* Locally idle for idle_ms: may it be scaled down? done() once, later:
+	 * true when no process used it within idle_ms and this one holds
+	 * the scale-down lease; false otherwise (or when unsure). */
+	void (*may_stop)(void *arg, const char *project, unsigned idle_ms,
+			 act_stop_cb done, struct act_project *p);
+	void *arg;
+};
+
 struct act_params {
 	struct event_base *base;
 	unsigned hold_timeout_ms;
@@ -55,6 +71,7 @@ struct act_params {
 	unsigned stop_grace_ms;
 	unsigned release_concurrency; /* held requests in flight at once */
 	struct kube *kube;          /* Kubernetes provider, or NULL */
+	const struct act_fleet *fleet; /* NULL: this process decides alone */
 };
 
 /* What to run for a project (copied). Either an exec command, or a

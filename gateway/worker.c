@@ -13,6 +13,7 @@
 
 #include "activator.h"
 #include "auth.h"
+#include "fleet.h"
 #include "kube.h"
 #include "config.h"
 #include "listener.h"
@@ -32,6 +33,7 @@ struct worker {
 	struct auth *auth;       /* NULL without Redis */
 	struct activator *act;   /* scale to zero */
 	struct kube *kube;       /* Kubernetes provider, or NULL */
+	struct fleet *fleet;     /* shared activity (Redis + Kubernetes) */
 	struct upstream_pool *pool;
 	struct proxy *proxy;
 	struct listener **listeners;
@@ -156,6 +158,8 @@ struct worker *worker_create(const struct gw_config *cfg, char *err,
 			goto fail_listen;
 		}
 	}
+	if (w->kube && w->rsync)
+		w->fleet = fleet_create(routesync_conn(w->rsync));
 	struct act_params ap = {
 		.base = w->base,
 		.hold_timeout_ms = cfg->hold_timeout_ms,
@@ -166,6 +170,7 @@ struct worker *worker_create(const struct gw_config *cfg, char *err,
 		.stop_grace_ms = cfg->stop_grace_ms,
 		.release_concurrency = cfg->release_concurrency,
 		.kube = w->kube,
+		.fleet = w->fleet ? fleet_hooks(w->fleet) : NULL,
 	};
 	w->act = activator_create(&ap);
 	w->pool = upstream_pool_create(w->base, cfg->keepalive_max_idle,
@@ -226,6 +231,7 @@ void worker_destroy(struct worker *w)
 	close_listeners(w);
 	free(w->listeners);
 	proxy_destroy(w->proxy); /* cancels pending authorizations, holds */
+	fleet_destroy(w->fleet); /* before the projects it answers for */
 	activator_destroy(w->act); /* stops the apps it started */
 	kube_destroy(w->kube);
 	upstream_pool_destroy(w->pool);

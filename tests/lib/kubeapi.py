@@ -318,6 +318,9 @@ class Handler(BaseHTTPRequestHandler):
             with s.cv:
                 key = f"{ns}/{name}"
                 s.stats["scale_patches"][key] = s.stats["scale_patches"].get(key, 0) + 1
+                if replicas == 0:
+                    downs = s.stats.setdefault("scale_to_zero", {})
+                    downs[key] = downs.get(key, 0) + 1
             s.scale(ns, name, replicas)
         d = s.deployments[(ns, name)]
         ready = len(s.pods.get((ns, name), []))
