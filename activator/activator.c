@@ -69,6 +69,7 @@ struct activator {
 };
 
 static void touch(struct act_project *p);
+static bool fleet_managed(const struct act_project *p);
 
 static void set_state(struct act_project *p, enum pstate s)
 {
@@ -449,6 +450,24 @@ static void scaled_up(void *arg, bool ok, int status, const char *msg)
 	}
 }
 
+static void kube_scale_up(struct act_project *p, bool ours)
+{
+	if (p->state != P_WAKING)
+		return;
+	if (!ours) {
+		gw_log(GW_LOG_INFO, "activator",
+		       "%s: another gateway is waking it; waiting for its pods",
+		       p->name);
+		return;
+	}
+	if (!kube_scale(p->a->p.kube, p->ns, p->deployment, 1, scaled_up, p)) {
+		kube_watch_stop(p->watch);
+		p->watch = NULL;
+		set_state(p, P_COLD);
+		fail_holds(p, "cannot ask the Kubernetes API");
+	}
+}
+
 static void kube_wake(struct act_project *p)
 {
 	struct kube *k = p->a->p.kube;
@@ -459,10 +478,13 @@ static void kube_wake(struct act_project *p)
 					    p->service ? p->service
 						       : p->deployment,
 					    endpoints_cb, p);
-	if (!kube_scale(k, p->ns, p->deployment, 1, scaled_up, p)) {
-		set_state(p, P_COLD);
-		fail_holds(p, "cannot ask the Kubernetes API");
-	}
+	/* One scale call across the fleet: the others learn from the
+	 * watch, like this process does. */
+	if (fleet_managed(p))
+		p->a->p.fleet->may_wake(p->a->p.fleet->arg, p->name,
+					kube_scale_up, p);
+	else
+		kube_scale_up(p, true);
 }
 
 /* ---- public ------------------------------------------------------------------ */

@@ -58,6 +58,11 @@ struct act_fleet {
 	 * the scale-down lease; false otherwise (or when unsure). */
 	void (*may_stop)(void *arg, const char *project, unsigned idle_ms,
 			 act_stop_cb done, struct act_project *p);
+	/* Cold here: should this process make the scale call? done(p, true)
+	 * once it holds the wake lock (or cannot tell); false when another
+	 * process is waking it (the EndpointSlice watch will tell). */
+	void (*may_wake)(void *arg, const char *project, act_stop_cb done,
+			 struct act_project *p);
 	void *arg;
 };
 

@@ -12,6 +12,10 @@
 #include "core/compat.h"
 
 #define LEASE_MS 15000
+/* Short: if its holder dies, or the app is scaled down and woken again
+ * soon after, the others wait at most this long before calling themselves
+ * (an extra scale call is idempotent; a stalled wake is not). */
+#define WAKE_LOCK_MS 3000
 
 struct ask {
 	LIST_ENTRY(ask) link;
@@ -57,6 +61,11 @@ static void lease_cb(void *arg, redisReply *r)
 	q->cmd = NULL;
 	/* OK: ours. Nil: another process is scaling it down already. */
 	bool won = r && r->type == REDIS_REPLY_STATUS;
+	if (won) { /* the next wake must not wait for an old wake lock */
+		char key[128];
+		snprintf(key, sizeof(key), "gw:lock:wake:%s", q->project);
+		rconn_commandv(q->f->conn, NULL, NULL, "DEL", key, NULL);
+	}
 	ask_end(q, won);
 }
 
@@ -85,6 +94,53 @@ static void activity_cb(void *arg, redisReply *r)
 		ask_end(q, false);
 }
 
+static void wake_holder_cb(void *arg, redisReply *r)
+{
+	struct ask *q = arg;
+	q->cmd = NULL;
+	/* Our own lock (a retry after a failed wake here) counts as ours;
+	 * gone meanwhile: nobody is waking it, so do. */
+	bool ours = !r || r->type != REDIS_REPLY_STRING ||
+		    strcmp(r->str, q->f->id) == 0;
+	ask_end(q, ours);
+}
+
+static void wake_lock_cb(void *arg, redisReply *r)
+{
+	struct ask *q = arg;
+	q->cmd = NULL;
+	/* No answer: scale anyway (an extra idempotent call beats a project
+	 * that never wakes). Nil: held; by whom? */
+	if (!(r && r->type == REDIS_REPLY_NIL)) {
+		ask_end(q, true);
+		return;
+	}
+	char key[128];
+	snprintf(key, sizeof(key), "gw:lock:wake:%s", q->project);
+	q->cmd = rconn_commandv(q->f->conn, wake_holder_cb, q, "GET", key, NULL);
+	if (!q->cmd)
+		ask_end(q, true);
+}
+
+static void may_wake(void *arg, const char *project, act_stop_cb done,
+		     struct act_project *p)
+{
+	struct fleet *f = arg;
+	struct ask *q = gw_xcalloc(1, sizeof(*q));
+	q->f = f;
+	q->done = done;
+	q->p = p;
+	snprintf(q->project, sizeof(q->project), "%s", project);
+	LIST_INSERT_HEAD(&f->asks, q, link);
+	char key[128], px[16];
+	snprintf(key, sizeof(key), "gw:lock:wake:%s", project);
+	snprintf(px, sizeof(px), "%u", WAKE_LOCK_MS);
+	q->cmd = rconn_commandv(f->conn, wake_lock_cb, q, "SET", key, f->id,
+				"NX", "PX", px, NULL);
+	if (!q->cmd)
+		ask_end(q, true);
+}
+
 static void may_stop(void *arg, const char *project, unsigned idle_ms,
 		     act_stop_cb done, struct act_project *p)
 {
@@ -108,7 +164,7 @@ struct fleet *fleet_create(struct rconn *conn)
 	struct fleet *f = gw_xcalloc(1, sizeof(*f));
 	f->conn = conn;
 	f->hooks = (struct act_fleet){.touch = touch, .may_stop = may_stop,
-				      .arg = f};
+				      .may_wake = may_wake, .arg = f};
 	char host[64] = "?";
 	gethostname(host, sizeof(host) - 1);
 	snprintf(f->id, sizeof(f->id), "%s:%d", host, (int)getpid());

@@ -8,6 +8,10 @@
  *                                is open)
  *   gw:lease:scaledown:<project> the process that scales it down now (SET
  *                                NX PX: expires if that process dies)
+ *   gw:lock:wake:<project>       the process that makes the one scale-up
+ *                                call of a wake (SET NX PX 3 s, dropped at
+ *                                scale-down); the others wait for the
+ *                                pods on their watch
  *
  * Unsure (Redis down, no reply) always means "do not scale down": an app
  * left running costs little, a request cut off costs a user.

@@ -91,3 +91,15 @@ def test_open_websocket_on_one_replica_blocks_scale_down(fleet):
         ws.close()
     gwtest.wait_for(lambda: replicas(k) == 0, timeout=10)
     assert downs(k) == 1
+
+
+def test_one_scale_call_across_replicas(fleet):
+    k, gws = fleet
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(60) as ex:
+        futs = [ex.submit(gws[i % 2].request, "GET", f"/echo?i={i}", HOST, None, None, 20)
+                for i in range(120)]
+        statuses = [f.result()[0].status for f in futs]
+    assert statuses.count(200) == 120
+    assert k.stats()["scale_patches"] == {"apps/web": 1}
+    assert any("another gateway is waking it" in g.stderr() for g in gws)
