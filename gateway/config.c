@@ -498,28 +498,46 @@ struct load {
 	bool failed;
 };
 
-/* inih reader: hand out one line at a time and count them. */
+/* inih reader: hand out one line at a time and count them. inih's line
+ * buffer is fixed when the library is built (INI_MAX_LINE, 200 in Debian):
+ * a longer line would be cut and its tail parsed as a line of its own, so it
+ * is refused here with its number instead. */
 static char *reader(char *str, int num, void *stream)
 {
 	struct load *l = stream;
-	if (num <= 1)
+	if (num <= 1 || l->failed)
 		return NULL;
+	size_t n = 0;
 	if (l->fp) {
 		if (!fgets(str, num, l->fp))
 			return NULL;
+		n = strlen(str);
 	} else {
 		if (!*l->text)
 			return NULL;
-		size_t n = 0;
-		while (l->text[n] && l->text[n] != '\n' && n + 1 < (size_t)num - 1)
+		while (l->text[n] && l->text[n] != '\n' && n + 1 < (size_t)num)
 			n++;
-		if (l->text[n] == '\n')
+		if (l->text[n] == '\n' && n + 1 < (size_t)num)
 			n++;
 		memcpy(str, l->text, n);
 		str[n] = '\0';
 		l->text += n;
 	}
 	l->line++;
+	if (n + 1 == (size_t)num && str[n - 1] != '\n') {
+		/* Buffer full: the line fits only if its newline or the end
+		 * of the input comes next. */
+		int next = l->fp ? getc(l->fp) : (unsigned char)*l->text;
+		if (next == '\n' && !l->fp)
+			l->text++;
+		if (next != '\n' && next != EOF && next != '\0') {
+			snprintf(l->err, l->errlen,
+				 "%s:%u: line longer than %d characters",
+				 l->name, l->line, num - 1);
+			l->failed = true;
+			return NULL;
+		}
+	}
 	return str;
 }
 

@@ -122,6 +122,30 @@ static void test_quick_mode_helpers(void **state)
 	config_destroy(c);
 }
 
+/* inih's line buffer is fixed at build time: a line that does not fit is
+ * refused with its number, one that just fits is read whole. */
+static void test_long_lines(void **state)
+{
+	char text[1024], err[256] = "";
+	for (size_t fill = 150; fill <= 400; fill += 1) {
+		/* "[exec]\n" + "h.test = 127.0.0.1:1 " + "x" * fill + "\n" */
+		int n = snprintf(text, sizeof(text),
+				 "[exec]\nh.test = 127.0.0.1:1 true%*s\n",
+				 (int)fill, "#");
+		assert_true(n > 0 && (size_t)n < sizeof(text));
+		size_t line = strlen(text + 7) - 1; /* without its newline */
+		struct gw_config *c = load(text, err, sizeof(err));
+		if (c) {
+			assert_true(line <= 199);
+			assert_int_equal(c->nroutes, 1);
+			config_destroy(c);
+		} else {
+			assert_true(line > 199);
+			assert_non_null(strstr(err, "t.conf:2: line longer than"));
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -130,6 +154,7 @@ int main(void)
 		cmocka_unit_test(test_listen_routes_and_redis),
 		cmocka_unit_test(test_errors_are_precise),
 		cmocka_unit_test(test_quick_mode_helpers),
+		cmocka_unit_test(test_long_lines),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,6 +60,8 @@ def test_sample_conf_is_valid():
     ("[gateway]\nworkers = many\n", 2, "workers"),
     ("[gateway]\nlisten = 127.0.0.1:99999\n", 2, "listen"),
     ("[routes]\napp.test = not-an-address\n", 2, "app.test"),
+    ("[gateway]\nworkers = 1\n[exec]\na.test = 127.0.0.1:1 " + "x" * 300 + "\n", 4,
+     "line longer than 199 characters"),
 ])
 def test_bad_config_names_file_line_and_key(tmp_path, text, line, needle):
     p = tmp_path / "bad.conf"

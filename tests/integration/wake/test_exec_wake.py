@@ -18,8 +18,11 @@ def app_gateway(make_gateway, tmp_path, command=None, **activator):
     port = gwtest.free_port()
     starts = tmp_path / "starts.log"
     if command is None:
-        command = (f"echo start >> {starts}; exec {gwtest.PYTHON} {gwtest.BACKEND} "
-                   f"--port $PORT")
+        # a script, so that the config line stays short whatever the paths
+        script = tmp_path / "app.sh"
+        script.write_text(f"echo start >> {starts}\n"
+                          f"exec {gwtest.PYTHON} {gwtest.BACKEND} --port $PORT\n")
+        command = f"exec sh {script}"
     act = "\n".join(f"{k} = {v}" for k, v in activator.items())
     g = make_gateway({}, config=f"""
 [activator]
