@@ -180,7 +180,16 @@ void conn_client_resume(struct conn *c);
 void conn_relay_request(struct conn *c);
 void conn_access_log(struct conn *c);
 void conn_client_timeouts(struct conn *c, unsigned read_ms);
+void conn_arm_timer(struct conn *c, unsigned ms);
+
+/* proxy_route.c */
+/* Route, and authorize if private, a parsed head. 0: go on with
+ * conn_go(); 1: waiting for authorization (conn_go follows from its
+ * callback); -1: answered already. */
+int conn_route(struct conn *c);
+/* Routed and authorized: wake the app if it sleeps, then go upstream. */
 void conn_go(struct conn *c);
+bool proxy_wants_html(const struct http1_head *req);
 
 /* proxy_up.c */
 void up_start(struct conn *c);
