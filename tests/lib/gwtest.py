@@ -108,6 +108,8 @@ class Gateway:
         self.proc = subprocess.Popen([GATEWAY_BIN, "-c", self.conf], stdout=subprocess.DEVNULL,
                                      stderr=self.err, env=env)
         wait_port(self.port, proc=self.proc)
+        if self.admin_port:   # bound just after the client listeners
+            wait_port(self.admin_port, proc=self.proc)
 
     def stderr(self):
         with open(self.err_path, "rb") as f:
