@@ -12,55 +12,20 @@
 #include <string.h>
 
 #include "activator.h"
-#include "admin.h"
-#include "admin_chan.h"
 #include "auth.h"
 #include "fleet.h"
 #include "kube.h"
 #include "config.h"
 #include "listener.h"
-#include "notify.h"
 #include "proxy.h"
 #include "routes.h"
 #include "routesync.h"
 #include "upstream.h"
 #include "worker.h"
+#include "worker_admin.h"
 #include "core/log.h"
-#include "core/procstats.h"
 #include "core/stats.h"
 #include "core/compat.h"
-
-/* ---- ops: counters of the worker itself, readiness, admin ---- */
-struct worker_stats {
-	uint64_t open;     /* client connections open now */
-	uint64_t draining; /* 1 after SIGTERM/SIGINT */
-};
-
-static void worker_stats_refresh(void *obj);
-
-static const struct stats_metric worker_metrics[] = {
-	{"gateway_connections_open", "Client connections open now.",
-	 STATS_GAUGE, offsetof(struct worker_stats, open)},
-	{"gateway_draining", "1 while stopping: no longer accepting.",
-	 STATS_GAUGE, offsetof(struct worker_stats, draining)},
-};
-static const struct stats_table worker_table = {
-	.metrics = worker_metrics,
-	.nmetrics = GW_ARRAY_LEN(worker_metrics),
-	.refresh = worker_stats_refresh,
-};
-
-struct worker_ops {
-	struct worker_stats st;   /* first: the refresh callback's object */
-	struct worker *w;
-	bool whole;               /* no supervisor: admin + notify are ours */
-	struct stats_reg *reg;
-	struct procstats *proc;
-	struct admin *admin;      /* whole gateway only */
-	struct admin_link *link;  /* under a supervisor only */
-	struct admin_facts facts;
-};
-/* ---- end of ops ---- */
 
 struct worker {
 	struct event_base *base;
@@ -79,34 +44,11 @@ struct worker {
 	struct event *drain_timer;
 	bool draining;
 	int exit_status;
-	struct stats *stats;      /* this process's counters */
-	struct worker_ops ops;
+	struct stats *stats;         /* this process's counters */
+	struct worker_admin *wadmin; /* readiness, admin/supervisor, notify */
 };
 
 static void start_drain(struct worker *w, const char *why);
-
-static void worker_stats_refresh(void *obj)
-{
-	struct worker_ops *o =
-		gw_container_of((struct worker_stats *)obj, struct worker_ops, st);
-	struct proxy_stats ps;
-	proxy_get_stats(o->w->proxy, &ps);
-	o->st.open = ps.open;
-	o->st.draining = o->w->draining;
-}
-
-/* Readiness facts changed: tell the supervisor (if any). */
-static void facts_changed(struct worker *w)
-{
-	if (w->ops.link)
-		admin_link_facts(w->ops.link, &w->ops.facts);
-}
-
-static const char *whole_not_ready(void *arg)
-{
-	struct worker *w = arg;
-	return admin_facts_not_ready(&w->ops.facts, w->cfg->readyz_redis);
-}
 
 static void supervisor_lost(void *arg)
 {
@@ -126,9 +68,7 @@ static void sync_cb(void *arg, bool in_sync)
 	struct worker *w = arg;
 	if (w->auth)
 		auth_set_cache(w->auth, in_sync);
-	w->ops.facts.redis_in_sync = in_sync;
-	w->ops.facts.redis_loaded |= in_sync;
-	facts_changed(w);
+	worker_admin_redis_sync(w->wadmin, in_sync);
 }
 
 static void close_listeners(struct worker *w)
@@ -183,11 +123,7 @@ static void start_drain(struct worker *w, const char *why)
 	w->draining = true;
 	gw_log(GW_LOG_INFO, "worker",
 	       "%s: no longer accepting; draining open connections", why);
-	w->ops.facts.draining = true;
-	w->ops.facts.listening = false;
-	facts_changed(w);
-	if (w->ops.whole)
-		notify_stopping("%s: draining", why);
+	worker_admin_draining(w->wadmin, why);
 	close_listeners(w);
 	proxy_shutdown(w->proxy);
 	struct proxy_stats st;
@@ -212,8 +148,6 @@ struct worker *worker_create(const struct gw_config *cfg, char *err,
 		goto fail_base;
 	}
 	w->stats = stats_create(cfg->metrics_max_projects);
-	w->ops.w = w;
-	w->ops.facts.redis = cfg->redis_addr != NULL;
 	w->routes = routes_create_static(cfg->routes, cfg->nroutes);
 	if (cfg->redis_addr) {
 		struct routesync_params rp = {
@@ -273,6 +207,15 @@ struct worker *worker_create(const struct gw_config *cfg, char *err,
 		.count_arg = w,
 	};
 	w->proxy = proxy_create(&pp);
+	struct worker_admin_params wp = {
+		.base = w->base,
+		.cfg = cfg,
+		.stats = w->stats,
+		.proxy = w->proxy,
+		.on_supervisor_lost = supervisor_lost,
+		.arg = w,
+	};
+	w->wadmin = worker_admin_create(&wp);
 
 	w->listeners = gw_xcalloc(cfg->nlisten, sizeof(*w->listeners));
 	for (size_t i = 0; i < cfg->nlisten; i++) {
@@ -283,7 +226,6 @@ struct worker *worker_create(const struct gw_config *cfg, char *err,
 		listener_stats_register(w->listeners[i], w->stats);
 		w->nlisteners++;
 	}
-	w->ops.reg = stats_register(w->stats, &worker_table, &w->ops.st, NULL);
 	w->sig_term = evsignal_new(w->base, SIGTERM, signal_cb, w);
 	w->sig_int = evsignal_new(w->base, SIGINT, signal_cb, w);
 	w->drain_timer = evtimer_new(w->base, drain_timeout_cb, w);
@@ -306,25 +248,8 @@ fail_base:
 int worker_set_role(struct worker *w, const struct worker_role *role,
 		    char *err, size_t errlen)
 {
-	char label[16];
-	snprintf(label, sizeof(label), "%u", role->index);
-	w->ops.whole = role->ctl_fd < 0;
-	w->ops.proc = procstats_create(w->stats, label, w->ops.whole);
-	if (!w->ops.whole) {
-		w->ops.link = admin_link_create(w->base, role->ctl_fd, w->stats,
-						supervisor_lost, w);
-		return 0;
-	}
-	if (!w->cfg->admin_listen)
-		return 0;
-	struct admin_params ap = {
-		.base = w->base,
-		.cfg = w->cfg,
-		.stats = w->stats,
-		.src = {.not_ready = whole_not_ready, .arg = w},
-	};
-	w->ops.admin = admin_create(&ap, err, errlen);
-	return w->ops.admin ? 0 : -1;
+	return worker_admin_set_role(w->wadmin, role->index, role->ctl_fd, err,
+				     errlen);
 }
 
 int worker_run(struct worker *w)
@@ -332,15 +257,7 @@ int worker_run(struct worker *w)
 	for (size_t i = 0; i < w->nlisteners; i++)
 		gw_log(GW_LOG_INFO, "worker", "listening on %s",
 		       listener_addr(w->listeners[i])->text);
-	w->ops.facts.listening = w->nlisteners > 0;
-	facts_changed(w);
-	if (w->ops.admin)
-		gw_log(GW_LOG_INFO, "worker", "admin listener on %s",
-		       admin_addr_text(w->ops.admin));
-	if (w->ops.whole)
-		notify_ready("listening on %zu address(es)%s%s", w->nlisteners,
-			     w->ops.admin ? "; admin on " : "",
-			     w->ops.admin ? admin_addr_text(w->ops.admin) : "");
+	worker_admin_listening(w->wadmin, w->nlisteners);
 	event_base_dispatch(w->base);
 	return w->exit_status;
 }
@@ -349,10 +266,7 @@ void worker_destroy(struct worker *w)
 {
 	if (!w)
 		return;
-	admin_destroy(w->ops.admin);
-	admin_link_destroy(w->ops.link);
-	procstats_destroy(w->ops.proc);
-	stats_unregister(w->ops.reg);
+	worker_admin_destroy(w->wadmin);
 	close_listeners(w);
 	free(w->listeners);
 	proxy_destroy(w->proxy); /* cancels pending authorizations, holds */
