@@ -129,6 +129,23 @@ void worker_admin_draining(struct worker_admin *wa, const char *why)
 		notify_stopping("%s: draining", why);
 }
 
+void worker_admin_reload_begin(struct worker_admin *wa)
+{
+	if (wa->whole)
+		notify_reloading();
+}
+
+void worker_admin_reload_end(struct worker_admin *wa, bool ok,
+			     const char *why)
+{
+	if (!ok)
+		gw_log(GW_LOG_ERROR, "worker", "reload failed, keeping the "
+		       "running settings: %s", why ? why : "");
+	if (wa->whole)
+		notify_ready("%s", ok ? "reloaded" : "reload failed; running "
+						  "the previous settings");
+}
+
 void worker_admin_destroy(struct worker_admin *wa)
 {
 	if (!wa)
