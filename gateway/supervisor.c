@@ -467,6 +467,11 @@ static void spawn(struct supervisor *s, struct sup_worker *w)
 		/* Reload is the supervisor's to forward; a worker that does
 		 * not handle SIGHUP must not die of it. */
 		signal(SIGHUP, SIG_IGN);
+		/* Our own process group: a terminal's Ctrl-C (SIGINT to the
+		 * foreground group) reaches only the supervisor, which forwards
+		 * it once. Otherwise each worker would get it twice, and a
+		 * second signal means "stop now", not "drain". */
+		setpgid(0, 0);
 		unsetenv("NOTIFY_SOCKET");
 		_exit(child(cfg, index, sv[1]));
 	}

@@ -69,7 +69,8 @@ class Backend:
 class Gateway:
     """The gateway binary with a generated config file."""
 
-    def __init__(self, tmpdir, routes, config="", workers=1, listen=None, env=None):
+    def __init__(self, tmpdir, routes, config="", workers=1, listen=None, env=None,
+                 popen=None):
         self.port = free_port()
         self.host = "127.0.0.1"
         self.tmpdir = str(tmpdir)
@@ -106,7 +107,7 @@ class Gateway:
             f.write(text)
         self.err = open(self.err_path, "wb")
         self.proc = subprocess.Popen([GATEWAY_BIN, "-c", self.conf], stdout=subprocess.DEVNULL,
-                                     stderr=self.err, env=env)
+                                     stderr=self.err, env=env, **(popen or {}))
         wait_port(self.port, proc=self.proc)
         if self.admin_port:   # bound just after the client listeners
             wait_port(self.admin_port, proc=self.proc)

@@ -122,3 +122,34 @@ def test_workers_leave_when_the_supervisor_dies(backend, tmp_path):
         for p in worker_pids(g):
             os.kill(p, signal.SIGKILL)
     g.check_clean()
+
+
+def test_ctrl_c_to_the_process_group_drains(backend, tmp_path):
+    """SIGINT to the whole foreground group (a terminal's Ctrl-C) must reach
+    each worker once: the in-flight request finishes."""
+    import threading
+    # a group of its own, as a shell gives a foreground job
+    g = gwtest.Gateway(tmp_path, {"app.test": [backend.addr]}, workers=2,
+                       popen={"process_group": 0})
+    wait_ready(g)
+    # the workers are not in that group: only the supervisor gets the
+    # terminal's signal, and forwards it once (two would mean "stop now";
+    # whether two really arrive depends on timing, this does not)
+    for p in worker_pids(g):
+        with open(f"/proc/{p}/stat") as f:
+            assert int(f.read().rsplit(")", 1)[1].split()[2]) != g.proc.pid
+    done = {}
+
+    def slow():
+        r, body = g.request("GET", "/slow/1500", "app.test")
+        done["status"] = r.status
+
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.4)
+    os.killpg(g.proc.pid, signal.SIGINT)
+    t.join(timeout=10)
+    assert done.get("status") == 200
+    assert g.stop() == 0
+    assert "second signal" not in g.stderr()
+    g.check_clean()
