@@ -27,6 +27,9 @@ enum key_type {
 	T_CIDRS,        /* list of CIDRs */
 	T_OPTSTR,       /* char *, empty = NULL (unset) */
 	T_OPTADDR,      /* struct gw_addr *, empty = NULL (unset) */
+	T_CHOICE,       /* unsigned index into key.choices ("a|b|c") */
+	T_SECRETFILE,   /* char *: the contents of the named file (trailing
+			   newline dropped), empty = leave as is */
 };
 
 struct key {
@@ -37,6 +40,7 @@ struct key {
 	unsigned long long min, max;
 	size_t offset;
 	const char *doc;
+	const char *choices; /* T_CHOICE: "never|startup|always" */
 };
 
 #define OFF(f) offsetof(struct gw_config, f)
@@ -119,6 +123,10 @@ static const struct key keys[] = {
 	 OFF(redis_reconnect_max_ms),
 	 "longest pause between reconnect attempts (backoff from 100ms)"},
 
+	{"redis", "password_file", T_SECRETFILE, "", 0, 0, OFF(redis_password),
+	 "read the AUTH password from this file (e.g. a mounted Kubernetes "
+	 "Secret); replaces password"},
+
 	{"auth", "cookie_name", T_STRING, "gw_session", 0, 0, OFF(auth_cookie),
 	 "the platform's session cookie; never forwarded to apps"},
 	{"auth", "login_url", T_OPTSTR, "", 0, 0, OFF(auth_login_url),
@@ -171,6 +179,28 @@ static const struct key keys[] = {
 	{"kubernetes", "watch_timeout", T_DURATION, "5m", SEC(1), SEC(3600),
 	 OFF(kube_watch_timeout_ms),
 	 "server-side length of one EndpointSlice watch before it is resumed"},
+
+	{"admin", "listen", T_OPTADDR, "127.0.0.1:9180", 0, 0, OFF(admin_listen),
+	 "admin listener (/metrics, /healthz, /readyz); empty = none. Keep it "
+	 "off the public network"},
+	{"admin", "max_connections", T_UINT, "16", 1, 1024,
+	 OFF(admin_max_connections),
+	 "open admin connections; at the limit the admin listener pauses"},
+	{"admin", "timeout", T_DURATION, "5s", 100, SEC(60), OFF(admin_timeout_ms),
+	 "an admin request must arrive and its answer be written within this"},
+	{"admin", "header_max_bytes", T_SIZE, "8k", 1024, 65536,
+	 OFF(admin_header_max_bytes),
+	 "largest admin request head (and at most 64 fields); larger gets 431"},
+	{"admin", "worker_timeout", T_DURATION, "1s", 10, SEC(30),
+	 OFF(admin_worker_timeout_ms),
+	 "workers > 1: how long a scrape waits for each worker's counters"},
+	{"admin", "metrics_max_projects", T_UINT, "100", 0, 100000,
+	 OFF(metrics_max_projects),
+	 "projects with their own metric series; the others add up in "
+	 "project=\"_other\""},
+	{"admin", "readyz_redis", T_CHOICE, "startup", 0, 0, OFF(readyz_redis),
+	 "when /readyz needs Redis: never, startup (first route load done) or "
+	 "always (in sync now)", "never|startup|always"},
 
 	{"log", "level", T_LEVEL, "info", 0, 0, OFF(log_level),
 	 "error log level: error, warn, info or debug"},
@@ -239,6 +269,39 @@ static void add_listen(struct gw_config *cfg, const struct gw_addr *a)
 	cfg->listen = gw_xrealloc(cfg->listen,
 				  (cfg->nlisten + 1) * sizeof(*cfg->listen));
 	cfg->listen[cfg->nlisten++] = *a;
+}
+
+/* A secret kept in a file of its own (a Kubernetes Secret volume, a file
+ * only root and the gateway's group may read). Read at load time, never
+ * from the loop. The value never appears in a message. */
+static int read_secret(const char *path, char **out, char *err, size_t errlen)
+{
+	FILE *fp = fopen(path, "re");
+	if (!fp) {
+		snprintf(err, errlen, "cannot read '%s': %s", path,
+			 strerror(errno));
+		return -1;
+	}
+	char buf[1025];
+	size_t n = fread(buf, 1, sizeof(buf), fp);
+	bool failed = ferror(fp);
+	fclose(fp);
+	if (failed || n == sizeof(buf)) {
+		snprintf(err, errlen, "'%s': %s", path,
+			 failed ? "read error" : "longer than 1024 bytes");
+		return -1;
+	}
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	if (n == 0 || memchr(buf, '\n', n) || memchr(buf, '\0', n)) {
+		explicit_bzero(buf, sizeof(buf));
+		snprintf(err, errlen, "'%s': expected one line, not empty", path);
+		return -1;
+	}
+	free(*out);
+	*out = gw_xstrndup(buf, n);
+	explicit_bzero(buf, sizeof(buf));
+	return 0;
 }
 
 /* Apply one value; on error writes a reason (no location) into err. */
@@ -329,6 +392,25 @@ static int set_key(struct gw_config *cfg, const struct key *k, const char *v,
 		**ap = a;
 		return 0;
 	}
+	case T_CHOICE: {
+		/* choices is "a|b|c"; the value's position is the enum. */
+		unsigned idx = 0;
+		for (const char *c = k->choices; *c; idx++) {
+			size_t clen = strcspn(c, "|");
+			if (strlen(v) == clen && strncmp(c, v, clen) == 0) {
+				*(unsigned *)field = idx;
+				return 0;
+			}
+			c += clen + (c[clen] == '|');
+		}
+		snprintf(err, errlen, "expected one of %s, got '%s'", k->choices,
+			 v);
+		return -1;
+	}
+	case T_SECRETFILE:
+		if (!*v)
+			return 0;
+		return read_secret(v, (char **)field, err, errlen);
 	case T_CIDRS: {
 		free(cfg->trusted_proxies);
 		cfg->trusted_proxies = NULL;
@@ -695,6 +777,7 @@ void config_destroy(struct gw_config *cfg)
 	free(cfg->kube_api_url);
 	free(cfg->kube_token_file);
 	free(cfg->kube_ca_file);
+	free(cfg->admin_listen);
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		free(cfg->routes[i].host);
 		free(cfg->routes[i].exec_command);

@@ -27,6 +27,15 @@ struct config_route {
 	char *exec_command;    /* [exec]: started on demand, or NULL */
 };
 
+/* [admin] readyz_redis: when /readyz needs Redis (with an address set). */
+enum config_readyz_redis {
+	CONFIG_READYZ_REDIS_NEVER = 0, /* Redis plays no part in readiness */
+	CONFIG_READYZ_REDIS_STARTUP,   /* the first full route load must have
+					  happened; later outages keep serving
+					  known routes (stale-if-error) */
+	CONFIG_READYZ_REDIS_ALWAYS,    /* in sync with Redis right now */
+};
+
 struct gw_config {
 	/* [gateway] */
 	struct gw_addr *listen;   /* listen addresses (repeatable key) */
@@ -89,6 +98,15 @@ struct gw_config {
 	unsigned kube_token_reload_ms;
 	unsigned kube_request_timeout_ms;
 	unsigned kube_watch_timeout_ms;
+
+	/* [admin] */
+	struct gw_addr *admin_listen;   /* NULL: no admin listener */
+	unsigned admin_max_connections; /* open admin connections */
+	unsigned admin_timeout_ms;      /* whole admin exchange */
+	size_t admin_header_max_bytes;  /* admin request head -> 431 */
+	unsigned admin_worker_timeout_ms; /* supervisor waits per scrape */
+	unsigned metrics_max_projects;  /* per-project series, then _other */
+	unsigned readyz_redis;          /* enum config_readyz_redis */
 
 	/* [log] */
 	enum gw_log_level log_level;

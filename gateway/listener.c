@@ -8,9 +8,38 @@
 
 #include "listener.h"
 #include "core/log.h"
+#include "core/stats.h"
 #include "core/compat.h"
 
 #define ACCEPT_BACKOFF_MS 100
+
+/* ---- counters (core/stats.h) ---- */
+struct listener_stats {
+	uint64_t accepted; /* connections handed to the callback */
+	uint64_t backoffs; /* accept errors, each pausing ACCEPT_BACKOFF_MS */
+	uint64_t paused;   /* 1 while not accepting (full or backing off) */
+};
+
+static const struct stats_metric listener_metrics[] = {
+	{"gateway_listener_accepted_connections",
+	 "Client connections accepted.", STATS_COUNTER,
+	 offsetof(struct listener_stats, accepted)},
+	{"gateway_listener_accept_backoffs",
+	 "accept() failures (EMFILE, ENFILE, ENOMEM), each pausing accept "
+	 "for 100 ms.",
+	 STATS_COUNTER, offsetof(struct listener_stats, backoffs)},
+	{"gateway_listener_paused",
+	 "1 while the listener does not accept (max_connections reached or "
+	 "backing off).",
+	 STATS_GAUGE, offsetof(struct listener_stats, paused)},
+};
+static const char *const listener_labels[] = {"listener", NULL};
+static const struct stats_table listener_table = {
+	.labels = listener_labels,
+	.metrics = listener_metrics,
+	.nmetrics = GW_ARRAY_LEN(listener_metrics),
+};
+/* ---- end of counters ---- */
 
 struct listener {
 	struct evconnlistener *evl;
@@ -21,10 +50,13 @@ struct listener {
 	struct gw_ratelimit rl;  /* accept error log lines */
 	listener_accept_cb cb;
 	void *arg;
+	struct listener_stats st;
+	struct stats_reg *reg;   /* NULL until listener_stats_register */
 };
 
 static void update(struct listener *l)
 {
+	l->st.paused = l->full || l->erroring;
 	if (l->full || l->erroring)
 		evconnlistener_disable(l->evl);
 	else
@@ -35,6 +67,7 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 		      struct sockaddr *sa, int salen, void *arg)
 {
 	struct listener *l = arg;
+	l->st.accepted++;
 	l->cb(l->arg, fd, sa, salen);
 }
 
@@ -59,6 +92,7 @@ static void error_cb(struct evconnlistener *evl, void *arg)
 	/* EMFILE/ENFILE/ENOMEM: the pending connection stays in the backlog;
 	 * spinning on accept() would only burn CPU. */
 	l->erroring = true;
+	l->st.backoffs++;
 	update(l);
 	struct timeval tv = {0, ACCEPT_BACKOFF_MS * 1000};
 	event_add(l->backoff, &tv);
@@ -106,10 +140,17 @@ const struct gw_addr *listener_addr(const struct listener *l)
 	return &l->addr;
 }
 
+void listener_stats_register(struct listener *l, struct stats *s)
+{
+	l->reg = stats_register(s, &listener_table, &l->st,
+				(const char *const[]){l->addr.text});
+}
+
 void listener_destroy(struct listener *l)
 {
 	if (!l)
 		return;
+	stats_unregister(l->reg);
 	evconnlistener_free(l->evl);
 	if (l->backoff)
 		event_free(l->backoff);

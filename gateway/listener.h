@@ -17,6 +17,7 @@
 
 struct event_base;
 struct sockaddr;
+struct stats;
 struct listener;
 
 /* Called for each accepted connection; the callee owns fd. */
@@ -35,6 +36,11 @@ struct listener *listener_create(struct event_base *base,
 void listener_set_full(struct listener *l, bool full);
 
 const struct gw_addr *listener_addr(const struct listener *l);
+
+/* Register the listener's counters (accepted connections, accept
+ * back-offs, paused) with label listener="ADDR:PORT". Unregistered by
+ * listener_destroy. */
+void listener_stats_register(struct listener *l, struct stats *s);
 
 /* Close the socket and free; NULL is fine. */
 void listener_destroy(struct listener *l);

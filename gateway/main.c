@@ -1,10 +1,11 @@
 /* main.c - command line, configuration, worker processes.
  *
  * The only file that knows every module. With workers = 1 the process is
- * the worker; with more, this process becomes a small supervisor: it forks
- * the workers (each binds its own SO_REUSEPORT sockets), forwards
- * SIGTERM/SIGINT to them, restarts one that crashes (at most once a
- * second), and exits when all have exited.
+ * the worker; with more, this process becomes the supervisor
+ * (gateway/supervisor.c): it forks the workers (each binds its own
+ * SO_REUSEPORT sockets), forwards signals to them, restarts one that
+ * crashes (at most once a second), serves the admin listener for all of
+ * them, and exits when all have exited.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,11 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "notify.h"
+#include "supervisor.h"
 #include "worker.h"
 #include "core/log.h"
 #include "core/compat.h"
@@ -111,7 +112,8 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 			config_print_help(stdout);
 			exit(0);
 		case 'V':
-			printf("gateway %s\n", GATEWAY_VERSION);
+			printf("gateway %s (%s)\n", GATEWAY_VERSION,
+			       notify_supported() ? "+systemd" : "-systemd");
 			exit(0);
 		case 'h':
 			usage(stdout);
@@ -188,99 +190,20 @@ fail:
 	return NULL;
 }
 
-static int run_worker(const struct gw_config *cfg)
+/* One worker's life. ctl_fd: its supervisor channel, or -1 when this
+ * process is the whole gateway. */
+static int run_worker(const struct gw_config *cfg, unsigned index, int ctl_fd)
 {
 	char err[512] = "";
 	struct worker *w = worker_create(cfg, err, sizeof(err));
-	if (!w) {
+	struct worker_role role = {.index = index, .ctl_fd = ctl_fd};
+	if (!w || worker_set_role(w, &role, err, sizeof(err)) != 0) {
 		gw_log(GW_LOG_ERROR, "main", "%s", err);
+		worker_destroy(w);
 		return 1;
 	}
 	int rc = worker_run(w);
 	worker_destroy(w);
-	return rc;
-}
-
-/* ---- supervisor (workers > 1) --------------------------------------------- */
-
-static volatile sig_atomic_t stop_signal;
-
-static void on_stop_signal(int sig)
-{
-	stop_signal = sig;
-}
-
-static pid_t spawn(const struct gw_config *cfg)
-{
-	pid_t pid = fork();
-	if (pid == 0) {
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
-		_exit(run_worker(cfg));
-	}
-	if (pid < 0)
-		gw_log_errno(GW_LOG_ERROR, "main", "fork");
-	return pid;
-}
-
-static int supervise(const struct gw_config *cfg, unsigned n)
-{
-	pid_t pids[MAX_WORKERS] = {0};
-	time_t started[MAX_WORKERS] = {0};
-	struct sigaction sa = {.sa_handler = on_stop_signal};
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-
-	for (unsigned i = 0; i < n; i++) {
-		pids[i] = spawn(cfg);
-		started[i] = time(NULL);
-	}
-	int rc = 0;
-	bool forwarded = false;
-	for (;;) {
-		if (stop_signal && !forwarded) {
-			for (unsigned i = 0; i < n; i++)
-				if (pids[i] > 0)
-					kill(pids[i], (int)stop_signal);
-			forwarded = true;
-		}
-		int status;
-		pid_t pid = waitpid(-1, &status, 0);
-		if (pid < 0) {
-			if (errno == EINTR)
-				continue;
-			break; /* ECHILD: all gone */
-		}
-		for (unsigned i = 0; i < n; i++) {
-			if (pids[i] != pid)
-				continue;
-			pids[i] = 0;
-			if (stop_signal)
-				break;
-			if (WIFEXITED(status) && time(NULL) - started[i] < 2) {
-				/* A worker that fails at start (bind error) will
-				 * fail again: give up as a whole. */
-				gw_log(GW_LOG_ERROR, "main",
-				       "worker %d failed at start (status %d); "
-				       "stopping", (int)pid, WEXITSTATUS(status));
-				rc = 1;
-				stop_signal = SIGTERM;
-				break;
-			}
-			gw_log(GW_LOG_ERROR, "main",
-			       "worker %d %s %d; starting a new one", (int)pid,
-			       WIFSIGNALED(status) ? "killed by signal"
-						   : "exited with",
-			       WIFSIGNALED(status) ? WTERMSIG(status)
-						   : WEXITSTATUS(status));
-			if (time(NULL) == started[i])
-				sleep(1);
-			pids[i] = spawn(cfg);
-			started[i] = time(NULL);
-			break;
-		}
-	}
 	return rc;
 }
 
@@ -322,7 +245,11 @@ int main(int argc, char **argv)
 		if (n > MAX_WORKERS)
 			n = MAX_WORKERS;
 	}
-	rc = n == 1 ? run_worker(cfg) : supervise(cfg, n);
+	/* Until the workers reload on SIGHUP (certificates, configuration),
+	 * `systemctl reload` must not kill the gateway. A handler installed
+	 * later replaces this. */
+	signal(SIGHUP, SIG_IGN);
+	rc = n == 1 ? run_worker(cfg, 0, -1) : supervisor_run(cfg, n, run_worker);
 	gw_access_log_close();
 	config_destroy(cfg);
 	return rc;

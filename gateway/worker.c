@@ -22,7 +22,9 @@
 #include "routesync.h"
 #include "upstream.h"
 #include "worker.h"
+#include "worker_admin.h"
 #include "core/log.h"
+#include "core/stats.h"
 #include "core/compat.h"
 
 struct worker {
@@ -42,7 +44,16 @@ struct worker {
 	struct event *drain_timer;
 	bool draining;
 	int exit_status;
+	struct stats *stats;         /* this process's counters */
+	struct worker_admin *wadmin; /* readiness, admin/supervisor, notify */
 };
+
+static void start_drain(struct worker *w, const char *why);
+
+static void supervisor_lost(void *arg)
+{
+	start_drain(arg, "supervisor gone");
+}
 
 /* Invalidations other than routes, from the events channel. */
 static void event_cb(void *arg, const char *kind, const char *name)
@@ -57,6 +68,7 @@ static void sync_cb(void *arg, bool in_sync)
 	struct worker *w = arg;
 	if (w->auth)
 		auth_set_cache(w->auth, in_sync);
+	worker_admin_redis_sync(w->wadmin, in_sync);
 }
 
 static void close_listeners(struct worker *w)
@@ -101,10 +113,17 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 		event_base_loopexit(w->base, NULL);
 		return;
 	}
+	start_drain(w, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void start_drain(struct worker *w, const char *why)
+{
+	if (w->draining)
+		return;
 	w->draining = true;
 	gw_log(GW_LOG_INFO, "worker",
-	       "%s: no longer accepting; draining open connections",
-	       sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	       "%s: no longer accepting; draining open connections", why);
+	worker_admin_draining(w->wadmin, why);
 	close_listeners(w);
 	proxy_shutdown(w->proxy);
 	struct proxy_stats st;
@@ -128,6 +147,7 @@ struct worker *worker_create(const struct gw_config *cfg, char *err,
 		snprintf(err, errlen, "cannot create the event loop");
 		goto fail_base;
 	}
+	w->stats = stats_create(cfg->metrics_max_projects);
 	w->routes = routes_create_static(cfg->routes, cfg->nroutes);
 	if (cfg->redis_addr) {
 		struct routesync_params rp = {
@@ -187,6 +207,15 @@ struct worker *worker_create(const struct gw_config *cfg, char *err,
 		.count_arg = w,
 	};
 	w->proxy = proxy_create(&pp);
+	struct worker_admin_params wp = {
+		.base = w->base,
+		.cfg = cfg,
+		.stats = w->stats,
+		.proxy = w->proxy,
+		.on_supervisor_lost = supervisor_lost,
+		.arg = w,
+	};
+	w->wadmin = worker_admin_create(&wp);
 
 	w->listeners = gw_xcalloc(cfg->nlisten, sizeof(*w->listeners));
 	for (size_t i = 0; i < cfg->nlisten; i++) {
@@ -194,6 +223,7 @@ struct worker *worker_create(const struct gw_config *cfg, char *err,
 						  accept_cb, w, err, errlen);
 		if (!w->listeners[i])
 			goto fail_listen;
+		listener_stats_register(w->listeners[i], w->stats);
 		w->nlisteners++;
 	}
 	w->sig_term = evsignal_new(w->base, SIGTERM, signal_cb, w);
@@ -215,11 +245,19 @@ fail_base:
 	return NULL;
 }
 
+int worker_set_role(struct worker *w, const struct worker_role *role,
+		    char *err, size_t errlen)
+{
+	return worker_admin_set_role(w->wadmin, role->index, role->ctl_fd, err,
+				     errlen);
+}
+
 int worker_run(struct worker *w)
 {
 	for (size_t i = 0; i < w->nlisteners; i++)
 		gw_log(GW_LOG_INFO, "worker", "listening on %s",
 		       listener_addr(w->listeners[i])->text);
+	worker_admin_listening(w->wadmin, w->nlisteners);
 	event_base_dispatch(w->base);
 	return w->exit_status;
 }
@@ -228,6 +266,7 @@ void worker_destroy(struct worker *w)
 {
 	if (!w)
 		return;
+	worker_admin_destroy(w->wadmin);
 	close_listeners(w);
 	free(w->listeners);
 	proxy_destroy(w->proxy); /* cancels pending authorizations, holds */
@@ -244,6 +283,7 @@ void worker_destroy(struct worker *w)
 		event_free(w->sig_int);
 	if (w->drain_timer)
 		event_free(w->drain_timer);
+	stats_destroy(w->stats); /* after every module that registered */
 	if (w->base)
 		event_base_free(w->base);
 	free(w);

@@ -22,10 +22,10 @@ def make_gateway(tmp_path):
     """make_gateway(routes={host: [addr...]}, config="...") -> Gateway."""
     started = []
 
-    def make(routes, config="", workers=1, listen=None, subdir=None):
+    def make(routes, config="", workers=1, listen=None, subdir=None, env=None):
         d = tmp_path / (subdir or f"gw{len(started)}")
         d.mkdir()
-        g = gwtest.Gateway(d, routes, config, workers, listen)
+        g = gwtest.Gateway(d, routes, config, workers, listen, env=env)
         started.append(g)
         return g
 

@@ -69,7 +69,8 @@ class Backend:
 class Gateway:
     """The gateway binary with a generated config file."""
 
-    def __init__(self, tmpdir, routes, config="", workers=1, listen=None):
+    def __init__(self, tmpdir, routes, config="", workers=1, listen=None, env=None,
+                 popen=None):
         self.port = free_port()
         self.host = "127.0.0.1"
         self.tmpdir = str(tmpdir)
@@ -87,6 +88,16 @@ class Gateway:
                 sections.setdefault(current, [])
             elif line:
                 sections[current].append(line)
+        # The admin listener (default 127.0.0.1:9180) gets a free port of its
+        # own unless the test configures [admin] listen itself.
+        admin = sections.setdefault("admin", [])
+        self.admin_port = None
+        listen_line = next((l for l in admin if l.replace(" ", "").startswith("listen=")), None)
+        if listen_line is None:
+            self.admin_port = free_port()
+            admin.append(f"listen = 127.0.0.1:{self.admin_port}")
+        elif listen_line.split("=", 1)[1].strip():
+            self.admin_port = int(listen_line.rsplit(":", 1)[1])
         text = f"[gateway]\n{listen_lines}\nworkers = {workers}\n" + "\n".join(sections.pop("gateway"))
         text += "\n[log]\nlevel = debug\naccess_log = " + self.access_log + "\n" + "\n".join(sections.pop("log"))
         for name, lines in sections.items():
@@ -96,8 +107,10 @@ class Gateway:
             f.write(text)
         self.err = open(self.err_path, "wb")
         self.proc = subprocess.Popen([GATEWAY_BIN, "-c", self.conf], stdout=subprocess.DEVNULL,
-                                     stderr=self.err)
+                                     stderr=self.err, env=env, **(popen or {}))
         wait_port(self.port, proc=self.proc)
+        if self.admin_port:   # bound just after the client listeners
+            wait_port(self.admin_port, proc=self.proc)
 
     def stderr(self):
         with open(self.err_path, "rb") as f:
@@ -109,6 +122,22 @@ class Gateway:
                 return f.read().splitlines()
         except FileNotFoundError:
             return []
+
+    def admin_get(self, path, timeout=10):
+        """GET path on the admin listener -> (status, headers, body text)."""
+        c = http.client.HTTPConnection(self.host, self.admin_port, timeout=timeout)
+        try:
+            c.request("GET", path)
+            r = c.getresponse()
+            return r.status, dict(r.getheaders()), r.read().decode()
+        finally:
+            c.close()
+
+    def metrics(self, timeout=10):
+        """Scrape /metrics -> {'name{labels}': float}."""
+        status, _, body = self.admin_get("/metrics", timeout)
+        assert status == 200, body
+        return parse_metrics(body)
 
     def connect(self, timeout=10):
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
@@ -143,6 +172,17 @@ class Gateway:
         err = self.stderr()
         for m in SANITIZER_MARKERS:
             assert m not in err, f"sanitizer report in gateway stderr:\n{err[-4000:]}"
+
+
+def parse_metrics(text):
+    """Prometheus text -> {'name{labels}': float}; comments skipped."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.rpartition(" ")
+        out[key] = float(value)
+    return out
 
 
 def raw_exchange(port, data, timeout=5.0, until_close=True, host="127.0.0.1"):

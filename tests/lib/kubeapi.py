@@ -429,6 +429,39 @@ class Handler(BaseHTTPRequestHandler):
         self.handle_any("POST")
 
 
+def add_manifest_discovery(discovery):
+    """Discovery for the kinds in conf/kubernetes/ (namespaces, services,
+    RBAC, PDBs, ...), so `kubectl create --dry-run=client` can map every
+    object of the manifests (tests/integration/ops/test_manifests.py). Only
+    discovery: none of these resources is served."""
+    def res(name, kind, namespaced=True):
+        return {"name": name, "singularName": kind.lower(), "namespaced": namespaced,
+                "kind": kind, "verbs": ["create", "get", "list"]}
+    d = dict(discovery)
+    d["/api/v1"] = dict(d["/api/v1"], resources=d["/api/v1"]["resources"] + [
+        res("namespaces", "Namespace", False), res("serviceaccounts", "ServiceAccount"),
+        res("configmaps", "ConfigMap"), res("secrets", "Secret"),
+        res("services", "Service")])
+    groups = {g["name"] for g in d["/apis"]["groups"]}
+    extra = [g for g in ("rbac.authorization.k8s.io", "policy") if g not in groups]
+    d["/apis"] = dict(d["/apis"], groups=d["/apis"]["groups"] + [
+        {"name": g, "versions": [{"groupVersion": f"{g}/v1", "version": "v1"}],
+         "preferredVersion": {"groupVersion": f"{g}/v1", "version": "v1"}} for g in extra])
+    d["/apis/rbac.authorization.k8s.io/v1"] = {
+        "kind": "APIResourceList", "apiVersion": "v1",
+        "groupVersion": "rbac.authorization.k8s.io/v1", "resources": [
+            res("clusterroles", "ClusterRole", False),
+            res("clusterrolebindings", "ClusterRoleBinding", False),
+            res("roles", "Role"), res("rolebindings", "RoleBinding")]}
+    d["/apis/policy/v1"] = {
+        "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "policy/v1",
+        "resources": [res("poddisruptionbudgets", "PodDisruptionBudget")]}
+    return d
+
+
+Handler.DISCOVERY = add_manifest_discovery(Handler.DISCOVERY)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)

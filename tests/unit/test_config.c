@@ -4,7 +4,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -146,6 +149,47 @@ static void test_long_lines(void **state)
 	}
 }
 
+static void test_admin_keys(void **state)
+{
+	char err[512] = "";
+	struct gw_config *c = load("", err, sizeof(err));
+	assert_non_null(c->admin_listen);
+	assert_string_equal(c->admin_listen->text, "127.0.0.1:9180");
+	assert_int_equal(c->readyz_redis, CONFIG_READYZ_REDIS_STARTUP);
+	assert_int_equal(c->metrics_max_projects, 100);
+	config_destroy(c);
+	c = load("[admin]\nlisten =\nreadyz_redis = always\n", err,
+		 sizeof(err));
+	assert_non_null(c);
+	assert_null(c->admin_listen);
+	assert_int_equal(c->readyz_redis, CONFIG_READYZ_REDIS_ALWAYS);
+	config_destroy(c);
+	assert_null(load("[admin]\nreadyz_redis = sometimes\n", err,
+			 sizeof(err)));
+	assert_non_null(strstr(err, "t.conf:2: [admin] readyz_redis: expected "
+				    "one of never|startup|always"));
+}
+
+static void test_password_file(void **state)
+{
+	char path[] = "/tmp/gw-test-secret-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "s3cret\n", 7), 7);
+	close(fd);
+	char text[256], err[512] = "";
+	snprintf(text, sizeof(text), "[redis]\npassword = inline\n"
+				     "password_file = %s\n", path);
+	struct gw_config *c = load(text, err, sizeof(err));
+	assert_non_null(c);
+	assert_string_equal(c->redis_password, "s3cret");
+	config_destroy(c);
+	unlink(path);
+	assert_null(load(text, err, sizeof(err)));
+	assert_non_null(strstr(err, "t.conf:3: [redis] password_file: cannot "
+				    "read"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -155,6 +199,8 @@ int main(void)
 		cmocka_unit_test(test_errors_are_precise),
 		cmocka_unit_test(test_quick_mode_helpers),
 		cmocka_unit_test(test_long_lines),
+		cmocka_unit_test(test_admin_keys),
+		cmocka_unit_test(test_password_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,27 @@
+/* supervisor.h - the parent of the worker processes (workers > 1).
+ *
+ * One small event loop that serves no client traffic: it forks the
+ * workers (each binds its own SO_REUSEPORT listeners), keeps a control
+ * channel to each (gateway/admin_chan.h), restarts a worker that crashes
+ * (at most once a second), forwards SIGTERM/SIGINT and SIGHUP, tells
+ * systemd READY=1 once every worker listens, and owns the admin listener:
+ * a scrape asks every worker for its counters and adds them up, so
+ * /metrics always describes the whole gateway (docs/operations.md).
+ */
+#ifndef GW_SUPERVISOR_H
+#define GW_SUPERVISOR_H
+
+struct gw_config;
+
+/* Runs in a freshly forked child: the worker's whole life. index is
+ * 0..n-1 (its "worker" label), ctl_fd its end of the control channel
+ * (owned by the child). Returns the child's exit status. */
+typedef int (*supervisor_child_fn)(const struct gw_config *cfg,
+				   unsigned index, int ctl_fd);
+
+/* Run n workers until they have all exited after a stop signal, or one
+ * failed at start. Returns the process exit status. */
+int supervisor_run(const struct gw_config *cfg, unsigned n,
+		   supervisor_child_fn child);
+
+#endif
