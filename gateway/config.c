@@ -715,6 +715,22 @@ struct gw_config *config_load_string(const char *text, const char *name,
 	return load(&l);
 }
 
+int config_set(struct gw_config *cfg, const char *section, const char *key,
+	       const char *value, char *err, size_t errlen)
+{
+	const struct key *k = find_key(section, key);
+	if (!k) {
+		snprintf(err, errlen, "[%s] %s: unknown key", section, key);
+		return -1;
+	}
+	char why[400];
+	if (set_key(cfg, k, value, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "[%s] %s: %s", section, key, why);
+		return -1;
+	}
+	return 0;
+}
+
 int config_finalize(struct gw_config *cfg, char *err, size_t errlen)
 {
 	if (cfg->nlisten == 0) {

@@ -140,6 +140,11 @@ int config_add_route(struct gw_config *cfg, const char *spec, char *err,
 int config_add_exec(struct gw_config *cfg, const char *host, const char *spec,
 		    char *err, size_t errlen);
 
+/* Set one table key from its text form, as if read from a file (command
+ * line overrides). Returns 0, or -1 with "[section] key: reason". */
+int config_set(struct gw_config *cfg, const char *section, const char *key,
+	       const char *value, char *err, size_t errlen);
+
 /* Final checks after all sources are applied (at least one listener, ...).
  * Returns 0, or -1 with err. */
 int config_finalize(struct gw_config *cfg, char *err, size_t errlen);

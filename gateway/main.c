@@ -38,6 +38,10 @@ static void usage(FILE *out)
 		"  --workers N|auto      worker processes\n"
 		"  --log-level LEVEL     error|warn|info|debug\n"
 		"  --access-log PATH     file, - (stdout) or off\n"
+		"  --admin ADDR:PORT|off admin listener (/metrics, /healthz, "
+		"/readyz);\n"
+		"                        default: the file's [admin] listen, off "
+		"without -c\n"
 		"  --help-config         list every configuration key\n"
 		"  -V, --version         print the version\n"
 		"  -h, --help            this help\n"
@@ -56,12 +60,13 @@ struct cli {
 	const char *workers;
 	const char *log_level;
 	const char *access_log;
+	const char *admin;
 };
 
 static int parse_args(int argc, char **argv, struct cli *cli)
 {
 	enum { OPT_LISTEN = 256, OPT_ROUTE, OPT_WORKERS, OPT_LOG_LEVEL,
-	       OPT_ACCESS_LOG, OPT_HELP_CONFIG };
+	       OPT_ACCESS_LOG, OPT_ADMIN, OPT_HELP_CONFIG };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"test", no_argument, NULL, 't'},
@@ -70,6 +75,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		{"workers", required_argument, NULL, OPT_WORKERS},
 		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 		{"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+		{"admin", required_argument, NULL, OPT_ADMIN},
 		{"help-config", no_argument, NULL, OPT_HELP_CONFIG},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
@@ -107,6 +113,9 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 			break;
 		case OPT_ACCESS_LOG:
 			cli->access_log = optarg;
+			break;
+		case OPT_ADMIN:
+			cli->admin = optarg;
 			break;
 		case OPT_HELP_CONFIG:
 			config_print_help(stdout);
@@ -181,6 +190,15 @@ static struct gw_config *load_config(const struct cli *cli)
 		free(cfg->access_log);
 		cfg->access_log = gw_xstrdup(cli->access_log);
 	}
+	/* Quick mode is for trying things out: no admin port unless asked
+	 * for, so two quick gateways on one machine do not collide. */
+	const char *admin = cli->admin ? cli->admin
+			    : cli->config_path ? NULL
+					       : "off";
+	if (admin && config_set(cfg, "admin", "listen",
+				strcmp(admin, "off") == 0 ? "" : admin, err,
+				sizeof(err)))
+		goto fail;
 	if (config_finalize(cfg, err, sizeof(err)))
 		goto fail;
 	return cfg;

@@ -205,3 +205,29 @@ def test_readyz_draining_during_shutdown(gw):
     assert gw.metrics()["gateway_draining"] == 1
     t.join(timeout=10)
     assert done.get("status") == 200
+
+
+def test_quick_mode_has_no_admin_port_unless_asked(backend):
+    """Quick mode (no -c) binds no admin port by default, so two quick
+    gateways on one machine do not collide; --admin turns it on."""
+    for admin in (None, f"127.0.0.1:{free_port()}"):
+        port = free_port()
+        argv = [gwtest.GATEWAY_BIN, "--listen", f"127.0.0.1:{port}", "--route",
+                f"app-demo.localhost={backend.addr}", "--access-log", "off"]
+        if admin:
+            argv += ["--admin", admin]
+        p = subprocess.Popen(argv, stderr=subprocess.PIPE)
+        try:
+            gwtest.wait_port(port, proc=p)
+            out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True).stdout
+            mine = [l for l in out.splitlines() if f"pid={p.pid}," in l]
+            assert len(mine) == (2 if admin else 1), mine
+            if admin:
+                host, aport = admin.split(":")
+                s = socket.create_connection((host, int(aport)), timeout=5)
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                assert s.recv(100).startswith(b"HTTP/1.1 200")
+                s.close()
+        finally:
+            p.terminate()
+            assert p.wait(timeout=10) == 0
