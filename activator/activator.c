@@ -503,6 +503,7 @@ static void bind_provider(struct act_project *p, const struct act_target *t)
 				     .arg = p};
 	const char *err = NULL;
 	p->kind = kind_of(a, t);
+	p->bind_ms = gw_now_ms();
 	switch (p->kind) {
 	case KIND_EXEC:
 		p->pv = exec_provider_create(a->exec, t, a->p.probe_interval_ms,
@@ -550,8 +551,11 @@ struct act_project *activator_project(struct activator *a, const char *name,
 		*pp = p;
 		if (++a->count > a->nbuckets && !a->iterating)
 			table_grow(a);
-	} else if ((int)kind_of(a, t) != p->kind || !p->pv) {
-		/* exec <-> Kubernetes: rebind once nothing is in flight. */
+	} else if ((int)kind_of(a, t) != p->kind ||
+		   (!p->pv && gw_now_ms() - p->bind_ms >= 1000)) {
+		/* exec <-> Kubernetes: rebind once nothing is in flight. A
+		 * target that could not be bound is tried again (the route may
+		 * be fixed by now), at most once a second. */
 		if (p->state == ACT_COLD && !p->call_pending) {
 			if (p->pv)
 				p->pv->ops->destroy(p->pv);

@@ -75,6 +75,7 @@ struct act_project {
 	uint64_t last_active_ms;   /* last request start or end */
 	uint64_t last_used_ms;     /* last lookup or request */
 	uint64_t last_touch_ms;    /* fleet: activity last shared */
+	uint64_t bind_ms;          /* provider last bound (or tried) */
 	char name[];               /* as the route names it */
 };
 

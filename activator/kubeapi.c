@@ -106,7 +106,7 @@ static void namespace_load(struct kubeapi *k, const char *path)
 		       path);
 		return;
 	}
-	snprintf(k->ns, sizeof(k->ns), "%s", buf);
+	memcpy(k->ns, buf, n + 1); /* label_ok: n <= 63 */
 }
 
 /* ---- jitter ------------------------------------------------------------------ */

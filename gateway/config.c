@@ -171,7 +171,7 @@ static const struct key keys[] = {
 	 OFF(kube_token_reload_ms), "how often the token file is re-read"},
 	{"kubernetes", "request_timeout", T_DURATION, "5s", 100, SEC(120),
 	 OFF(kube_request_timeout_ms),
-	 "one API request (a scale is retried within 3x this)"},
+	 "one API request; a call is retried within 3x this"},
 	{"kubernetes", "watch_timeout", T_DURATION, "5m", SEC(1), SEC(3600),
 	 OFF(kube_watch_timeout_ms),
 	 "server-side length of one EndpointSlice watch before it is resumed"},
