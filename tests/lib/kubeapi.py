@@ -90,7 +90,7 @@ class Store:
         self.readiness_delay = readiness_delay
         self.stats = {"scale_patches": {}, "scale_gets": {}, "scale_history": {},
                       "conflicts": 0, "lists": 0, "watches": 0, "open_watches": 0,
-                      "open_watches_by": {}, "faults_hit": 0}
+                      "open_watches_by": {}, "faults_hit": 0, "listening_at": {}}
         self.faults = []
         self.epoch = 0               # bumped by break-watches
 
@@ -199,6 +199,8 @@ class Store:
         proc = self.spawn(pod)
         with self.cv:
             pod.proc = proc
+            if proc:  # wall clock, read right after it printed "listening"
+                self.stats["listening_at"].setdefault(f"{ns}/{name}", []).append(time.time())
             if pod.gone and proc:
                 proc.terminate()
                 return
