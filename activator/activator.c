@@ -326,6 +326,8 @@ static void step(struct act_project *p, enum act_event ev, const char *why)
 	       why ? ": " : "", why ? why : "");
 	if (ev == AE_WAKE_TIMEOUT)
 		act_holds_fail(p, why); /* before a local app is stopped */
+	if (ev == AE_RETARGET)
+		eps_clear(p); /* the old app's pods must not answer for the new */
 	p->state = to;
 	switch (to) {
 	case ACT_COLD:

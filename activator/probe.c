@@ -131,6 +131,8 @@ void probe_start(struct probe *pr, const struct gw_addr *addrs, size_t n,
 		 unsigned interval_ms)
 {
 	probe_stop(pr);
+	if (n == 0)
+		return; /* nothing to try until candidates come */
 	pr->n = n < PROBE_CANDIDATES_MAX ? n : PROBE_CANDIDATES_MAX;
 	for (size_t i = 0; i < pr->n; i++)
 		pr->slots[i].addr = addrs[i];
