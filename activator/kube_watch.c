@@ -382,6 +382,9 @@ static void watch_done(void *arg, const struct kubeapi_resp *r)
 		return;
 	}
 	if (r->status == 410) {
+		gw_log(GW_LOG_INFO, "kube",
+		       "watch %s/%s: resourceVersion too old (410); listing again",
+		       w->ns, w->service);
 		list_start(w);
 		return;
 	}

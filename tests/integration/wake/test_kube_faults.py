@@ -102,6 +102,15 @@ def test_watch_forbidden_falls_back_to_polling(kenv):
     assert k.stats()["lists"] >= 2
 
 
+def test_410_on_the_watch_request_relists(kenv):
+    k = kenv.api(pod_start_delay=1.0)
+    g = kenv.gateway(k.url, k.token_file, route=ROUTE)
+    fault(k, path_prefix="/apis/discovery.k8s.io", query="watch=1", status=410, count=2)
+    assert kget(g)[0].status == 200
+    assert "too old (410); listing again" in g.stderr()
+    assert k.stats()["lists"] >= 3
+
+
 def test_service_address_without_endpointslice_access(kenv):
     # RBAC forbids reading EndpointSlices; the route has the Service's
     # address, which is probed directly.
