@@ -82,7 +82,8 @@ struct kubeapi_opts {
 	void *arg;
 };
 
-/* Start a call. NULL (no callback) only when no request can be made. */
+/* Start a call. Never NULL: one that cannot even be sent fails through
+ * its callback, from the loop. */
 struct kubeapi_call *kubeapi_call(struct kubeapi *k, const struct kubeapi_opts *o);
 
 /* True while an attempt is on the wire (the server may act on it); false
