@@ -1,458 +1,164 @@
-/* activator.c - per-project wake/hold/idle state machine. */
-#include <errno.h>
+/* activator.c - the per-project state machine (COLD/WAKING/WARM/DRAINING),
+ * the project table, endpoints and idle scale-down. Holds live in
+ * hold.c, readiness probes in probe.c, the providers behind provider.h.
+ */
 #include <event2/event.h>
-#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "activator.h"
-#include "exec.h"
-#include "kube.h"
+#include "activator_int.h"
+#include "probe.h"
+#include "provider.h"
 #include "core/log.h"
 #include "core/compat.h"
 
-#define NAME_MAX_ 64
 #define REAP_MS 1000
+#define TOUCH_MS 1000
 
-enum pstate { P_COLD, P_WAKING, P_WARM, P_DRAINING };
-static const char *const pstate_name[] = {"cold", "waking", "warm",
-					  "draining"};
-
-struct act_hold {
-	TAILQ_ENTRY(act_hold) link;
-	struct act_project *p;
-	act_cb cb;
-	void *arg;
-	uint64_t since_ms;
-	struct event *timer; /* hold_timeout */
-};
-TAILQ_HEAD(hold_list, act_hold);
-
-struct act_project {
-	LIST_ENTRY(act_project) link;
-	struct activator *a;
-	char name[NAME_MAX_];
-	char *command;
-	char *ns, *deployment, *service; /* Kubernetes target */
-	bool fixed_addr;          /* kube: addr is the Service's, not a pod */
-	struct kube_watch *watch; /* while waking and warm */
-	struct gw_addr *eps;      /* kube: ready pod endpoints */
-	size_t neps, rr;
-	struct gw_addr addr;
-	unsigned idle_ms;
-	enum pstate state;
-	struct hold_list holds;
-	unsigned nholds;
-	unsigned active;          /* acquired and not done */
-	uint64_t last_active_ms;
-	uint64_t wake_start_ms;
-	pid_t pid;                /* exec: running process group, or 0 */
-	evutil_socket_t probe_fd; /* readiness probe in flight, or -1 */
-	struct event *probe_ev;   /* write-ready / retry timer for the probe */
-	struct event *kill_timer; /* SIGKILL after stop_grace */
-	unsigned probes;
-	bool releasing;           /* release_some() is on the stack */
-	uint64_t last_touch_ms;   /* fleet: activity last shared */
-	bool stop_asked;          /* fleet: may_stop in flight */
+static const char *const state_name[ACT_STATE_COUNT] = {
+	[ACT_COLD] = "cold",
+	[ACT_WAKING] = "waking",
+	[ACT_WARM] = "warm",
+	[ACT_DRAINING] = "draining",
 };
 
-struct activator {
-	struct act_params p;
-	LIST_HEAD(, act_project) projects;
-	unsigned nholds;
-	struct event *reaper;
-	struct event *sigchld;
+/* What can happen to a project; step() decides what it does. */
+enum act_event {
+	AE_ACQUIRE = 0,  /* a request wants a cold or draining app */
+	AE_WAKE_FAILED,  /* the wake call failed, or the app died starting */
+	AE_READY,        /* a probe connected */
+	AE_WAKE_TIMEOUT, /* wake_timeout passed while waking */
+	AE_REFUSED,      /* warm, but no usable endpoint left: wake again */
+	AE_EMPTY,        /* warm, and the platform reports no endpoint */
+	AE_IDLE,         /* idle here (and across the fleet) */
+	AE_STOPPED,      /* the stop is confirmed */
+	AE_STOP_FAILED,  /* the stop failed: the app keeps running */
+	AE_EXITED,       /* the app went away by itself */
+	AE_RETARGET,     /* the route now names another app */
+	AE_COUNT
 };
 
+static const char *const event_name[AE_COUNT] = {
+	[AE_ACQUIRE] = "request",        [AE_WAKE_FAILED] = "wake failed",
+	[AE_READY] = "ready",            [AE_WAKE_TIMEOUT] = "wake timeout",
+	[AE_REFUSED] = "refused",        [AE_EMPTY] = "no endpoints",
+	[AE_IDLE] = "idle",              [AE_STOPPED] = "stopped",
+	[AE_STOP_FAILED] = "stop failed", [AE_EXITED] = "exited",
+	[AE_RETARGET] = "route changed",
+};
+
+static void step(struct act_project *p, enum act_event ev, const char *why);
 static void touch(struct act_project *p);
-static bool fleet_managed(const struct act_project *p);
-
-static void set_state(struct act_project *p, enum pstate s)
-{
-	gw_log(GW_LOG_DEBUG, "activator", "%s: %s -> %s", p->name,
-	       pstate_name[p->state], pstate_name[s]);
-	p->state = s;
-}
-
-/* ---- holds --------------------------------------------------------------- */
-
-static void hold_free(struct act_hold *h)
-{
-	struct act_project *p = h->p;
-	TAILQ_REMOVE(&p->holds, h, link);
-	p->nholds--;
-	p->a->nholds--;
-	event_free(h->timer);
-	free(h);
-}
-
-/* End one hold: ok hands out the address and counts the request. */
-static void hold_end(struct act_hold *h, bool ok, const char *why)
-{
-	struct act_project *p = h->p;
-	act_cb cb = h->cb;
-	void *arg = h->arg;
-	unsigned waited = (unsigned)(gw_now_ms() - h->since_ms);
-	hold_free(h);
-	const struct gw_addr *to = &p->addr;
-	if (ok) {
-		p->active++;
-		p->last_active_ms = gw_now_ms();
-		touch(p);
-		/* Spread the release over every ready pod. */
-		if (p->neps && !p->fixed_addr)
-			to = &p->eps[p->rr++ % p->neps];
-	}
-	cb(arg, ok, ok ? to : NULL, waited, why);
-}
-
-static void fail_holds(struct act_project *p, const char *why)
-{
-	struct act_hold *h;
-	while ((h = TAILQ_FIRST(&p->holds)))
-		hold_end(h, false, why);
-}
-
-static void hold_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct act_hold *h = arg;
-	gw_log(GW_LOG_WARN, "activator", "%s: request held %ums, app not ready",
-	       h->p->name, (unsigned)(gw_now_ms() - h->since_ms));
-	hold_end(h, false, "hold timeout");
-}
-
-/* ---- readiness probe ------------------------------------------------------ */
-
-static void probe_schedule(struct act_project *p, unsigned ms);
-
-static void probe_close(struct act_project *p)
-{
-	if (p->probe_fd >= 0) {
-		close(p->probe_fd);
-		p->probe_fd = -1;
-	}
-	if (p->probe_ev) {
-		event_free(p->probe_ev);
-		p->probe_ev = NULL;
-	}
-}
-
-/* Hand held requests to the app, at most release_concurrency in flight:
- * a burst of thousands would only queue inside the app (and cost memory
- * here); the rest follow as earlier ones finish (activator_done). */
-static void release_some(struct act_project *p)
-{
-	if (p->releasing)
-		return; /* the outer loop goes on */
-	p->releasing = true;
-	struct act_hold *h;
-	while (p->state == P_WARM && p->active < p->a->p.release_concurrency &&
-	       (h = TAILQ_FIRST(&p->holds)))
-		hold_end(h, true, NULL);
-	p->releasing = false;
-}
-
-static void became_ready(struct act_project *p)
-{
-	probe_close(p);
-	set_state(p, P_WARM);
-	uint64_t took = gw_now_ms() - p->wake_start_ms;
-	gw_log(GW_LOG_INFO, "activator",
-	       "%s: ready after %llums (%u probe(s)); releasing %u held "
-	       "request(s)",
-	       p->name, (unsigned long long)took, p->probes, p->nholds);
-	p->last_active_ms = gw_now_ms();
-	release_some(p);
-}
-
-static void probe_event_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct act_project *p = arg;
-	if (p->state != P_WAKING) {
-		probe_close(p);
-		return;
-	}
-	if (p->probe_fd < 0) { /* the retry timer fired */
-		probe_close(p);
-		probe_schedule(p, 0);
-		return;
-	}
-	int soerr = 0;
-	socklen_t len = sizeof(soerr);
-	if ((what & EV_WRITE) &&
-	    getsockopt(p->probe_fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 &&
-	    soerr == 0) {
-		became_ready(p);
-		return;
-	}
-	probe_close(p);
-	probe_schedule(p, p->a->p.probe_interval_ms);
-}
-
-/* Try to connect to the app now (ms == 0) or after ms. */
-static void probe_schedule(struct act_project *p, unsigned ms)
-{
-	struct activator *a = p->a;
-	if (ms) {
-		p->probe_ev = evtimer_new(a->p.base, probe_event_cb, p);
-		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-		event_add(p->probe_ev, &tv);
-		return;
-	}
-	if (p->deployment && a->p.kube && !p->fixed_addr) {
-		if (p->neps == 0)
-			return; /* endpoints_cb starts probing when one comes */
-		p->addr = p->eps[0];
-	}
-	p->probes++;
-	p->probe_fd = socket(p->addr.ss.ss_family,
-			     SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (p->probe_fd < 0) {
-		probe_schedule(p, a->p.probe_interval_ms);
-		return;
-	}
-	if (connect(p->probe_fd, (const struct sockaddr *)&p->addr.ss,
-		    p->addr.len) == 0) {
-		became_ready(p);
-		return;
-	}
-	if (errno != EINPROGRESS) {
-		close(p->probe_fd);
-		p->probe_fd = -1;
-		probe_schedule(p, a->p.probe_interval_ms);
-		return;
-	}
-	p->probe_ev = event_new(a->p.base, p->probe_fd, EV_WRITE,
-				probe_event_cb, p);
-	struct timeval tv = {0, 500 * 1000}; /* a stuck SYN is a failure */
-	event_add(p->probe_ev, &tv);
-}
-
-/* ---- wake and stop ---------------------------------------------------------- */
-
-static void kube_wake(struct act_project *p);
-
-static void wake(struct act_project *p)
-{
-	set_state(p, P_WAKING);
-	p->wake_start_ms = gw_now_ms();
-	p->probes = 0;
-	if (p->command && p->pid == 0) {
-		const char *err = NULL;
-		p->pid = exec_start(p->command, &p->addr, &err);
-		if (p->pid < 0) {
-			p->pid = 0;
-			gw_log(GW_LOG_ERROR, "activator", "%s: cannot start: %s",
-			       p->name, err);
-			set_state(p, P_COLD);
-			fail_holds(p, "start failed");
-			return;
-		}
-		gw_log(GW_LOG_INFO, "activator", "%s: waking (pid %d)", p->name,
-		       (int)p->pid);
-	}
-	if (p->deployment && p->a->p.kube) {
-		kube_wake(p);
-		return;
-	}
-	probe_schedule(p, 0);
-}
-
-static void kill_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct act_project *p = arg;
-	if (p->pid) {
-		gw_log(GW_LOG_WARN, "activator",
-		       "%s: still running %ums after SIGTERM; SIGKILL",
-		       p->name, p->a->p.stop_grace_ms);
-		exec_signal(p->pid, SIGKILL);
-	}
-}
-
-static void scaled_down(void *arg, bool ok, int status, const char *msg)
-{
-	struct act_project *p = arg;
-	if (ok)
-		gw_log(GW_LOG_INFO, "activator", "%s: scaled to zero", p->name);
-}
-
-static void stop(struct act_project *p)
-{
-	probe_close(p);
-	if (p->deployment && p->a->p.kube) {
-		/* The Deployment controller does the draining; a request
-		 * arriving now simply scales it up again. */
-		kube_watch_stop(p->watch);
-		p->watch = NULL;
-		p->neps = 0;
-		kube_scale(p->a->p.kube, p->ns, p->deployment, 0, scaled_down,
-			   p);
-		set_state(p, P_COLD);
-		return;
-	}
-	if (!p->pid) {
-		set_state(p, P_COLD);
-		return;
-	}
-	set_state(p, P_DRAINING);
-	exec_signal(p->pid, SIGTERM);
-	struct timeval tv = {p->a->p.stop_grace_ms / 1000,
-			     (p->a->p.stop_grace_ms % 1000) * 1000};
-	event_add(p->kill_timer, &tv);
-}
-
-/* A child exited: the app it ran is down. */
-static void app_exited(struct act_project *p, int status)
-{
-	p->pid = 0;
-	event_del(p->kill_timer);
-	enum pstate was = p->state;
-	probe_close(p);
-	set_state(p, P_COLD);
-	if (was == P_DRAINING) {
-		gw_log(GW_LOG_INFO, "activator", "%s: stopped", p->name);
-	} else {
-		gw_log(GW_LOG_WARN, "activator", "%s: app exited (%s %d)%s",
-		       p->name, WIFSIGNALED(status) ? "signal" : "status",
-		       WIFSIGNALED(status) ? WTERMSIG(status)
-					   : WEXITSTATUS(status),
-		       was == P_WAKING ? " before it was ready" : "");
-		if (was == P_WAKING) {
-			fail_holds(p, "app exited while starting");
-			return;
-		}
-	}
-	/* Requests that came in while it was stopping wake it again. */
-	if (p->nholds)
-		wake(p);
-}
-
-static void sigchld_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct activator *a = arg;
-	int status;
-	pid_t pid;
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		struct act_project *p;
-		LIST_FOREACH(p, &a->projects, link) {
-			if (p->pid == pid) {
-				app_exited(p, status);
-				break;
-			}
-		}
-	}
-}
 
 static bool fleet_managed(const struct act_project *p)
 {
-	return p->a->p.fleet && p->deployment && p->a->p.kube;
+	return p->a->p.fleet && p->pv && p->pv->shared;
 }
 
-/* Share that the project is in use, about once a second at most. */
-static void touch(struct act_project *p)
+static void arm_ms(struct event *ev, unsigned ms)
 {
-	uint64_t now = gw_now_ms();
-	if (!fleet_managed(p) || now - p->last_touch_ms < 1000)
-		return;
-	p->last_touch_ms = now;
-	p->a->p.fleet->touch(p->a->p.fleet->arg, p->name);
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	event_add(ev, &tv);
 }
 
-static bool idle_here(const struct act_project *p, uint64_t now)
+/* ---- endpoints ------------------------------------------------------------ */
+
+static bool ep_usable(const struct act_ep *e)
 {
-	return p->state == P_WARM && p->active == 0 && p->nholds == 0 &&
-	       now - p->last_active_ms >= p->idle_ms;
+	return (e->ready || e->probed) && !e->refused;
 }
 
-static void fleet_answer(struct act_project *p, bool stop_now)
+static size_t usable_count(const struct act_project *p)
 {
-	p->stop_asked = false;
-	if (!stop_now) {
-		/* In use elsewhere (or we cannot tell): look again in a
-		 * while, not at every tick. */
-		p->last_active_ms = gw_now_ms() - p->idle_ms / 2;
-		return;
+	size_t n = 0;
+	for (size_t i = 0; i < p->neps; i++)
+		n += ep_usable(&p->eps[i]);
+	return n;
+}
+
+struct act_ep *act_ep_find(struct act_project *p, const struct gw_addr *a)
+{
+	for (size_t i = 0; i < p->neps; i++)
+		if (gw_addr_eq(&p->eps[i].addr, a))
+			return &p->eps[i];
+	return NULL;
+}
+
+/* The next usable endpoint, round robin; with cap, only one with fewer
+ * than cap requests in flight. NULL: none. */
+struct act_ep *act_ep_pick(struct act_project *p, unsigned cap)
+{
+	for (size_t k = 0; k < p->neps; k++) {
+		struct act_ep *e = &p->eps[p->rr++ % p->neps];
+		if (ep_usable(e) && (!cap || e->active < cap))
+			return e;
 	}
-	if (idle_here(p, gw_now_ms())) { /* still: nothing came meanwhile */
-		gw_log(GW_LOG_INFO, "activator",
-		       "%s: idle across the fleet; scaling down", p->name);
-		stop(p);
-	}
+	return NULL;
 }
 
-static void reaper_cb(evutil_socket_t fd, short what, void *arg)
+/* Replace the endpoint set, keeping what we know of the addresses that
+ * stay (probed, refused, requests in flight). */
+static void eps_set(struct act_project *p, const struct provider_endpoint *in,
+		    size_t n)
 {
-	struct activator *a = arg;
-	uint64_t now = gw_now_ms();
-	struct act_project *p;
-	LIST_FOREACH(p, &a->projects, link) {
-		if (p->state == P_WARM && p->active > 0)
-			touch(p); /* open requests and streams are activity */
-		if (!idle_here(p, now))
-			continue;
-		if (fleet_managed(p)) {
-			if (!p->stop_asked) {
-				p->stop_asked = true;
-				a->p.fleet->may_stop(a->p.fleet->arg, p->name,
-						     p->idle_ms, fleet_answer, p);
-			}
-			continue;
-		}
-		gw_log(GW_LOG_INFO, "activator", "%s: idle for %llus; stopping",
-		       p->name,
-		       (unsigned long long)(now - p->last_active_ms) / 1000);
-		stop(p);
+	struct act_ep *eps = gw_xcalloc(n ? n : 1, sizeof(*eps));
+	for (size_t i = 0; i < n; i++) {
+		struct act_ep *old = act_ep_find(p, &in[i].addr);
+		if (old)
+			eps[i] = *old;
+		eps[i].addr = in[i].addr;
+		eps[i].ready = in[i].ready;
 	}
-}
-
-/* ---- Kubernetes provider --------------------------------------------------- */
-
-/* The ready set changed. While waking, probe the first ready pod: the
- * request goes as soon as it accepts, not when kube-proxy or the kubelet's
- * next probe catches up. */
-static void endpoints_cb(void *arg, const struct gw_addr *eps, size_t n)
-{
-	struct act_project *p = arg;
 	free(p->eps);
-	p->eps = n ? gw_xmalloc(n * sizeof(*eps)) : NULL;
-	if (n)
-		memcpy(p->eps, eps, n * sizeof(*eps));
+	p->eps = eps;
 	p->neps = n;
-	if (p->state == P_WARM && n == 0 && !p->fixed_addr) {
-		gw_log(GW_LOG_INFO, "activator", "%s: no ready endpoint left",
-		       p->name);
-		set_state(p, P_COLD);
-		return;
-	}
-	if (p->state == P_WAKING && n && p->probe_fd < 0 && !p->probe_ev) {
-		if (!p->fixed_addr)
-			p->addr = eps[0];
-		probe_schedule(p, 0);
+}
+
+static void eps_clear(struct act_project *p)
+{
+	free(p->eps);
+	p->eps = NULL;
+	p->neps = 0;
+}
+
+/* Probe every candidate (new ones at once). */
+static void probe_all(struct act_project *p)
+{
+	struct gw_addr *addrs = gw_xcalloc(p->neps ? p->neps : 1, sizeof(*addrs));
+	for (size_t i = 0; i < p->neps; i++)
+		addrs[i] = p->eps[i].addr;
+	probe_start(p->probe, addrs, p->neps, p->pv->probe_interval_ms);
+	free(addrs);
+}
+
+/* ---- the provider's calls --------------------------------------------------- */
+
+static void fleet_wake_answer(struct act_project *p, bool ours);
+
+static void call_wake(struct act_project *p)
+{
+	if (p->call_pending)
+		return; /* one call at a time: a wake still on its way counts */
+	const char *why = NULL;
+	switch (p->pv->ops->wake(p->pv, &why)) {
+	case PROVIDER_PENDING:
+		p->call_pending = true;
+		p->call = PROVIDER_WAKE;
+		break;
+	case PROVIDER_DONE:
+		break;
+	case PROVIDER_FAILED:
+		step(p, AE_WAKE_FAILED, why);
+		break;
 	}
 }
 
-static void scaled_up(void *arg, bool ok, int status, const char *msg)
+static void fleet_wake_answer(struct act_project *p, bool ours)
 {
-	struct act_project *p = arg;
-	if (p->state != P_WAKING)
-		return;
-	if (!ok) {
-		gw_log(GW_LOG_ERROR, "activator", "%s: cannot scale %s/%s up: "
-		       "%d %s", p->name, p->ns, p->deployment, status, msg);
-		kube_watch_stop(p->watch);
-		p->watch = NULL;
-		set_state(p, P_COLD);
-		fail_holds(p, "Kubernetes API error");
-	}
-}
-
-static void kube_scale_up(struct act_project *p, bool ours)
-{
-	if (p->state != P_WAKING)
+	p->refs--;
+	if (p->state != ACT_WAKING)
 		return;
 	if (!ours) {
 		gw_log(GW_LOG_INFO, "activator",
@@ -460,204 +166,589 @@ static void kube_scale_up(struct act_project *p, bool ours)
 		       p->name);
 		return;
 	}
-	if (!kube_scale(p->a->p.kube, p->ns, p->deployment, 1, scaled_up, p)) {
-		kube_watch_stop(p->watch);
-		p->watch = NULL;
-		set_state(p, P_COLD);
-		fail_holds(p, "cannot ask the Kubernetes API");
+	call_wake(p);
+}
+
+static void fleet_stop_answer(struct act_project *p, bool stop_now)
+{
+	p->refs--;
+	p->stop_asked = false;
+	if (!stop_now) {
+		/* In use elsewhere (or we cannot tell): look again in a
+		 * while, not at every tick. */
+		p->last_active_ms = gw_now_ms() - p->idle_ms / 2;
+		return;
+	}
+	if (p->state == ACT_WARM && !p->active && !p->nholds &&
+	    gw_now_ms() - p->last_active_ms >= p->idle_ms) {
+		gw_log(GW_LOG_INFO, "activator",
+		       "%s: idle across the fleet; scaling down", p->name);
+		step(p, AE_IDLE, NULL);
 	}
 }
 
-static void kube_wake(struct act_project *p)
+/* ---- the state machine -------------------------------------------------------- */
+
+static void enter_cold(struct act_project *p, enum act_event ev, const char *why)
 {
-	struct kube *k = p->a->p.kube;
-	gw_log(GW_LOG_INFO, "activator", "%s: waking %s/%s", p->name, p->ns,
-	       p->deployment);
-	if (!p->watch)
-		p->watch = kube_watch_start(k, p->ns,
-					    p->service ? p->service
-						       : p->deployment,
-					    endpoints_cb, p);
-	/* One scale call across the fleet: the others learn from the
-	 * watch, like this process does. */
-	if (fleet_managed(p))
-		p->a->p.fleet->may_wake(p->a->p.fleet->arg, p->name,
-					kube_scale_up, p);
-	else
-		kube_scale_up(p, true);
+	probe_stop(p->probe);
+	event_del(p->wake_timer);
+	if (p->pv && p->pv->ops->watch_stop)
+		p->pv->ops->watch_stop(p->pv);
+	eps_clear(p);
+	p->rewake = false;
+	if (p->call_pending && p->pv->ops->cancel(p->pv))
+		p->call_pending = false; /* else its answer is ignored */
+	if (ev == AE_WAKE_FAILED || ev == AE_WAKE_TIMEOUT) {
+		act_holds_fail(p, why);
+		return;
+	}
+	/* Requests that came while it stopped (or were queued for release)
+	 * wake it again. */
+	if (p->nholds)
+		step(p, AE_ACQUIRE, NULL);
 }
 
-/* ---- public ------------------------------------------------------------------ */
-
-struct activator *activator_create(const struct act_params *prm)
+static void enter_waking(struct act_project *p, enum act_event ev)
 {
-	struct activator *a = gw_xcalloc(1, sizeof(*a));
-	a->p = *prm;
-	LIST_INIT(&a->projects);
-	a->reaper = event_new(prm->base, -1, EV_PERSIST, reaper_cb, a);
-	a->sigchld = evsignal_new(prm->base, SIGCHLD, sigchld_cb, a);
-	if (!a->reaper || !a->sigchld)
-		gw_oom(0);
-	unsigned tick = prm->idle_timeout_ms / 4;
-	if (tick > REAP_MS || tick == 0)
-		tick = REAP_MS;
-	struct timeval tv = {tick / 1000, (tick % 1000) * 1000};
-	event_add(a->reaper, &tv);
-	event_add(a->sigchld, NULL);
-	return a;
+	p->wake_start_ms = gw_now_ms();
+	p->probes_at_wake = probe_attempts(p->probe);
+	p->rewake = ev == AE_REFUSED;
+	arm_ms(p->wake_timer, p->a->p.wake_timeout_ms);
+	if (p->pv->has_fixed) {
+		struct provider_endpoint fixed = {.addr = p->pv->fixed};
+		eps_set(p, &fixed, 1);
+	}
+	/* What we know must be proven again; pods known from the watch are
+	 * probed at once (one that came back on the same address too). */
+	for (size_t i = 0; i < p->neps; i++)
+		p->eps[i].probed = p->eps[i].refused = false;
+	if (p->pv->ops->watch_start)
+		p->pv->ops->watch_start(p->pv);
+	probe_all(p);
+	gw_log(GW_LOG_INFO, "activator", "%s: waking (%s%s)", p->name,
+	       p->pv->ops->name, ev == AE_REFUSED ? ", refused while warm" : "");
+	/* One scale call across the fleet: the others learn from the watch,
+	 * like this process does. */
+	if (fleet_managed(p) && !p->call_pending) {
+		p->refs++; /* until the answer */
+		p->a->p.fleet->may_wake(p->a->p.fleet->arg, p->name,
+					fleet_wake_answer, p);
+		return;
+	}
+	call_wake(p); /* last: may fail and go on to COLD */
+}
+
+static void enter_warm(struct act_project *p, enum act_event ev)
+{
+	probe_stop(p->probe);
+	event_del(p->wake_timer);
+	p->rewake = false;
+	p->last_active_ms = gw_now_ms();
+	if (ev == AE_READY)
+		gw_log(GW_LOG_INFO, "activator",
+		       "%s: ready after %llums (%u probe(s)); releasing %u held "
+		       "request(s)",
+		       p->name,
+		       (unsigned long long)(gw_now_ms() - p->wake_start_ms),
+		       probe_attempts(p->probe) - p->probes_at_wake, p->nholds);
+	act_holds_release(p);
+}
+
+static void enter_draining(struct act_project *p)
+{
+	probe_stop(p->probe);
+	const char *why = NULL;
+	switch (p->pv->ops->stop(p->pv, &why)) {
+	case PROVIDER_PENDING:
+		p->call_pending = true;
+		p->call = PROVIDER_STOP;
+		break;
+	case PROVIDER_DONE:
+		step(p, AE_STOPPED, NULL);
+		break;
+	case PROVIDER_FAILED:
+		step(p, AE_STOP_FAILED, why);
+		break;
+	}
+}
+
+/* The one transition function: the next state for (state, event), then
+ * the new state's entry actions. */
+static void step(struct act_project *p, enum act_event ev, const char *why)
+{
+	enum act_state from = p->state, to = from;
+	bool reenter = false;
+	switch (from) {
+	case ACT_COLD:
+		if (ev == AE_ACQUIRE && p->pv)
+			to = ACT_WAKING;
+		break;
+	case ACT_WAKING:
+		if (ev == AE_READY)
+			to = ACT_WARM;
+		else if (ev == AE_WAKE_FAILED || ev == AE_EXITED)
+			to = ACT_COLD;
+		else if (ev == AE_WAKE_TIMEOUT)
+			/* A local app stuck starting is stopped; a Deployment
+			 * is the platform's (the next request asks again). */
+			to = p->pv->local ? ACT_DRAINING : ACT_COLD;
+		else if (ev == AE_RETARGET)
+			reenter = true;
+		break;
+	case ACT_WARM:
+		if (ev == AE_IDLE)
+			to = ACT_DRAINING;
+		else if (ev == AE_REFUSED)
+			to = ACT_WAKING;
+		else if (ev == AE_EMPTY || ev == AE_EXITED || ev == AE_RETARGET)
+			to = ACT_COLD;
+		break;
+	case ACT_DRAINING:
+		if (ev == AE_STOPPED || ev == AE_EXITED || ev == AE_RETARGET)
+			to = ACT_COLD;
+		else if (ev == AE_STOP_FAILED)
+			to = ACT_WARM;
+		else if (ev == AE_ACQUIRE && p->call_pending &&
+			 p->pv->ops->cancel(p->pv)) {
+			/* The stop never reached the platform: still up. */
+			p->call_pending = false;
+			to = usable_count(p) ? ACT_WARM : ACT_WAKING;
+		}
+		break;
+	case ACT_STATE_COUNT:
+		break;
+	}
+	if (to == from && !reenter)
+		return;
+	gw_log(GW_LOG_DEBUG, "activator", "%s: %s -> %s (%s%s%s)", p->name,
+	       state_name[from], state_name[to], event_name[ev],
+	       why ? ": " : "", why ? why : "");
+	if (ev == AE_WAKE_TIMEOUT)
+		act_holds_fail(p, why); /* before a local app is stopped */
+	if (ev == AE_RETARGET)
+		eps_clear(p); /* the old app's pods must not answer for the new */
+	p->state = to;
+	switch (to) {
+	case ACT_COLD:
+		enter_cold(p, ev, why);
+		break;
+	case ACT_WAKING:
+		enter_waking(p, ev);
+		break;
+	case ACT_WARM:
+		enter_warm(p, ev);
+		break;
+	case ACT_DRAINING:
+		enter_draining(p);
+		break;
+	case ACT_STATE_COUNT:
+		break;
+	}
+}
+
+/* ---- what the provider and the probes report ---------------------------------- */
+
+static void sink_call_done(void *arg, enum provider_call call, bool ok,
+			   const char *why)
+{
+	struct act_project *p = arg;
+	if (!p->call_pending || p->call != call)
+		return;
+	p->call_pending = false;
+	if (call == PROVIDER_WAKE && p->state == ACT_WAKING && !ok) {
+		gw_log(GW_LOG_ERROR, "activator", "%s: cold start failed: %s",
+		       p->name, why);
+		step(p, AE_WAKE_FAILED, why);
+	} else if (call == PROVIDER_STOP && p->state == ACT_DRAINING) {
+		step(p, ok ? AE_STOPPED : AE_STOP_FAILED, why);
+	}
+}
+
+static void sink_endpoints(void *arg, const struct provider_endpoint *eps,
+			   size_t n)
+{
+	struct act_project *p = arg;
+	eps_set(p, eps, n);
+	switch (p->state) {
+	case ACT_WAKING:
+		probe_all(p);
+		break;
+	case ACT_WARM:
+		if (usable_count(p)) {
+			act_holds_release(p); /* more room, if any waited */
+			break;
+		}
+		gw_log(GW_LOG_INFO, "activator", "%s: no %sendpoint left",
+		       p->name, n ? "usable " : "");
+		step(p, n ? AE_REFUSED : AE_EMPTY, NULL);
+		break;
+	case ACT_COLD:
+	case ACT_DRAINING:
+	case ACT_STATE_COUNT:
+		break;
+	}
+}
+
+static void sink_exited(void *arg, const char *why)
+{
+	struct act_project *p = arg;
+	char msg[128];
+	snprintf(msg, sizeof(msg), "app exited (%s)%s", why,
+		 p->state == ACT_WAKING ? " before it was ready" : "");
+	if (p->state == ACT_WAKING && p->rewake) {
+		/* It was warm, a connect was refused, and now we know why:
+		 * start it again for the requests waiting. */
+		gw_log(GW_LOG_WARN, "activator", "%s: %s; starting it again",
+		       p->name, msg);
+		p->rewake = false;
+		call_wake(p);
+		return;
+	}
+	gw_log(GW_LOG_WARN, "activator", "%s: %s", p->name, msg);
+	step(p, p->state == ACT_WAKING ? AE_WAKE_FAILED : AE_EXITED, msg);
+}
+
+static void probe_ok(void *arg, const struct gw_addr *addr)
+{
+	struct act_project *p = arg;
+	struct act_ep *e = act_ep_find(p, addr);
+	if (e) {
+		e->probed = true;
+		e->refused = false;
+	}
+	if (p->state == ACT_WAKING)
+		step(p, AE_READY, NULL);
+}
+
+static void wake_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct act_project *p = arg;
+	char why[160];
+	snprintf(why, sizeof(why),
+		 "not ready after %ums (%u probe(s) of %zu address(es))",
+		 p->a->p.wake_timeout_ms,
+		 probe_attempts(p->probe) - p->probes_at_wake, p->neps);
+	gw_log(GW_LOG_ERROR, "activator", "%s: cold start failed: %s", p->name,
+	       why);
+	step(p, AE_WAKE_TIMEOUT, why);
+}
+
+/* ---- the project table --------------------------------------------------------- */
+
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static struct act_project **table_slot(struct activator *a, const char *name)
+{
+	struct act_project **pp =
+		&a->buckets[name_hash(name) & (a->nbuckets - 1)];
+	while (*pp && strcmp((*pp)->name, name) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void table_grow(struct activator *a)
+{
+	size_t n = a->nbuckets * 2;
+	struct act_project **b = gw_xcalloc(n, sizeof(*b));
+	for (size_t i = 0; i < a->nbuckets; i++) {
+		struct act_project *p = a->buckets[i], *next;
+		for (; p; p = next) {
+			next = p->next;
+			struct act_project **pp = &b[name_hash(p->name) & (n - 1)];
+			p->next = *pp;
+			*pp = p;
+		}
+	}
+	free(a->buckets);
+	a->buckets = b;
+	a->nbuckets = n;
+}
+
+static void project_free(struct act_project *p)
+{
+	act_holds_fail(p, "shutting down");
+	if (p->pv)
+		p->pv->ops->destroy(p->pv);
+	probe_destroy(p->probe);
+	event_free(p->wake_timer);
+	event_free(p->hold_timer);
+	free(p->eps);
+	free(p);
+}
+
+enum provider_kind { KIND_NONE = 0, KIND_EXEC, KIND_KUBE };
+
+static enum provider_kind kind_of(const struct activator *a,
+				  const struct act_target *t)
+{
+	if (t->exec_command)
+		return KIND_EXEC;
+	if (t->deployment && a->p.kube.api)
+		return KIND_KUBE;
+	return KIND_NONE;
+}
+
+/* Bind a provider of the target's kind (NULL when none can serve it). */
+static void bind_provider(struct act_project *p, const struct act_target *t)
+{
+	struct activator *a = p->a;
+	struct provider_sink sink = {.call_done = sink_call_done,
+				     .endpoints = sink_endpoints,
+				     .exited = sink_exited,
+				     .arg = p};
+	const char *err = NULL;
+	p->kind = kind_of(a, t);
+	p->bind_ms = gw_now_ms();
+	switch (p->kind) {
+	case KIND_EXEC:
+		p->pv = exec_provider_create(a->exec, t, a->p.probe_interval_ms,
+					     &sink);
+		break;
+	case KIND_KUBE: {
+		struct kube_provider_params kp = {
+			.api = a->p.kube.api,
+			.probe_interval_ms = a->p.kube.probe_interval_ms,
+			.poll_interval_ms = a->p.kube.poll_interval_ms,
+			.watch_timeout_s = a->p.kube.watch_timeout_s,
+			.wake_replicas = a->p.kube.wake_replicas,
+			.max_replicas = a->p.kube.max_replicas,
+			.shared = a->p.fleet != NULL,
+		};
+		p->pv = kube_provider_create(&kp, t, &sink, &err);
+		break;
+	}
+	case KIND_NONE:
+		err = "no provider for this route";
+		break;
+	}
+	if (!p->pv)
+		gw_log(GW_LOG_ERROR, "activator", "%s: cannot be woken: %s",
+		       p->name, err);
 }
 
 struct act_project *activator_project(struct activator *a, const char *name,
 				      const struct act_target *t)
 {
-	struct act_project *p;
-	LIST_FOREACH(p, &a->projects, link)
-		if (strcmp(p->name, name) == 0)
-			break;
+	struct act_project **pp = table_slot(a, name);
+	struct act_project *p = *pp;
 	if (!p) {
-		p = gw_xcalloc(1, sizeof(*p));
+		size_t n = strlen(name);
+		p = gw_xcalloc(1, sizeof(*p) + n + 1);
+		memcpy(p->name, name, n + 1);
 		p->a = a;
-		snprintf(p->name, sizeof(p->name), "%s", name);
 		TAILQ_INIT(&p->holds);
-		p->probe_fd = -1;
-		p->kill_timer = evtimer_new(a->p.base, kill_timer_cb, p);
-		if (!p->kill_timer)
+		p->probe = probe_create(a->p.base, probe_ok, p);
+		p->wake_timer = evtimer_new(a->p.base, wake_timeout_cb, p);
+		p->hold_timer = evtimer_new(a->p.base, act_hold_timeout_cb, p);
+		if (!p->wake_timer || !p->hold_timer)
 			gw_oom(0);
-		LIST_INSERT_HEAD(&a->projects, p, link);
-	}
-	/* The route may have changed (new address, command, timeout). */
-	if (!p->command || !t->exec_command ||
-	    strcmp(p->command, t->exec_command) != 0) {
-		free(p->command);
-		p->command = t->exec_command ? gw_xstrdup(t->exec_command)
-					     : NULL;
-	}
-	if (t->deployment) {
-		bool same = p->deployment && strcmp(p->deployment, t->deployment) == 0 &&
-			    p->ns && t->namespace_ && strcmp(p->ns, t->namespace_) == 0;
-		if (!same) {
-			free(p->ns);
-			free(p->deployment);
-			free(p->service);
-			p->ns = gw_xstrdup(t->namespace_ ? t->namespace_ : "default");
-			p->deployment = gw_xstrdup(t->deployment);
-			p->service = t->service ? gw_xstrdup(t->service) : NULL;
+		bind_provider(p, t);
+		*pp = p;
+		if (++a->count > a->nbuckets && !a->iterating)
+			table_grow(a);
+	} else if ((int)kind_of(a, t) != p->kind ||
+		   (!p->pv && gw_now_ms() - p->bind_ms >= 1000)) {
+		/* exec <-> Kubernetes: rebind once nothing is in flight. A
+		 * target that could not be bound is tried again (the route may
+		 * be fixed by now), at most once a second. */
+		if (p->state == ACT_COLD && !p->call_pending) {
+			if (p->pv)
+				p->pv->ops->destroy(p->pv);
+			p->pv = NULL;
+			bind_provider(p, t);
 		}
-		p->fixed_addr = t->has_addr;
-		if (t->has_addr)
-			p->addr = t->addr;
-	} else {
-		p->addr = t->addr;
+	} else if (p->pv->ops->update(p->pv, t)) {
+		p->call_pending = false; /* update cancelled it */
+		step(p, AE_RETARGET, NULL);
 	}
 	p->idle_ms = t->idle_timeout_s ? t->idle_timeout_s * 1000
 				       : a->p.idle_timeout_ms;
+	p->last_used_ms = gw_now_ms();
+	p->refs++;
 	return p;
 }
+
+void activator_project_release(struct act_project *p)
+{
+	if (p && p->refs)
+		p->refs--;
+}
+
+/* ---- requests ------------------------------------------------------------------- */
 
 enum act_result activator_acquire(struct act_project *p, act_cb cb, void *arg,
 				  struct act_hold **hold, struct gw_addr *addr)
 {
-	struct activator *a = p->a;
 	*hold = NULL;
-	if (p->state == P_COLD) {
-		wake(p); /* may find it listening at once, or fail to start */
-		if (p->state == P_COLD)
-			return ACT_FAILED;
-	}
+	p->last_used_ms = gw_now_ms();
+	if (!p->pv)
+		return ACT_FAILED;
+	/* Before queueing, so that a start that fails at once is answered
+	 * here, never by a callback inside this call. */
+	if (p->state == ACT_COLD || p->state == ACT_DRAINING)
+		step(p, AE_ACQUIRE, NULL);
+	if (p->state == ACT_COLD)
+		return ACT_FAILED;
 	/* Warm with nobody queued: go. With a queue (a release in
 	 * progress), newcomers line up behind it. */
-	if (p->state == P_WARM && p->nholds == 0) {
-		p->active++;
-		p->last_active_ms = gw_now_ms();
-		touch(p);
-		*addr = p->neps && !p->fixed_addr ? p->eps[p->rr++ % p->neps]
-						  : p->addr;
-		return ACT_READY;
+	if (p->state == ACT_WARM && p->nholds == 0) {
+		struct act_ep *e = act_ep_pick(p, 0);
+		if (e) {
+			e->active++;
+			p->active++;
+			p->last_active_ms = gw_now_ms();
+			touch(p);
+			*addr = e->addr;
+			return ACT_READY;
+		}
 	}
-	if (p->nholds >= a->p.hold_max_per_project || a->nholds >= a->p.hold_max) {
-		gw_log(GW_LOG_WARN, "activator",
-		       "%s: hold queue full (%u here, %u in all)", p->name,
-		       p->nholds, a->nholds);
-		return ACT_FULL;
+	*hold = act_hold_add(p, cb, arg);
+	return *hold ? ACT_HELD : ACT_FULL;
+}
+
+void activator_done(struct act_project *p, const struct gw_addr *addr)
+{
+	if (p->active)
+		p->active--;
+	struct act_ep *e = addr ? act_ep_find(p, addr) : NULL;
+	if (e && e->active)
+		e->active--;
+	p->last_active_ms = gw_now_ms();
+	if (p->nholds && p->state == ACT_WARM)
+		act_holds_release(p);
+}
+
+void activator_refused(struct act_project *p, const struct gw_addr *addr)
+{
+	struct act_ep *e = addr ? act_ep_find(p, addr) : NULL;
+	if (e) {
+		e->refused = true;
+		e->probed = false;
 	}
-	struct act_hold *h = gw_xcalloc(1, sizeof(*h));
-	h->p = p;
-	h->cb = cb;
-	h->arg = arg;
-	h->since_ms = gw_now_ms();
-	h->timer = evtimer_new(a->p.base, hold_timeout_cb, h);
-	if (!h->timer)
-		gw_oom(0);
-	struct timeval tv = {a->p.hold_timeout_ms / 1000,
-			     (a->p.hold_timeout_ms % 1000) * 1000};
-	event_add(h->timer, &tv);
-	TAILQ_INSERT_TAIL(&p->holds, h, link);
-	p->nholds++;
-	a->nholds++;
-	*hold = h;
-	return ACT_HELD;
+	if (p->state != ACT_WARM || (e && usable_count(p)))
+		return;
+	gw_log(GW_LOG_WARN, "activator",
+	       "%s: %s refused while believed warm; waking again", p->name,
+	       addr ? addr->text : "?");
+	step(p, AE_REFUSED, NULL);
 }
 
 bool activator_has_kube(const struct activator *a)
 {
-	return a && a->p.kube;
+	return a && a->p.kube.api;
 }
 
-void activator_cancel(struct act_hold *h)
-{
-	if (h)
-		hold_free(h);
-}
+/* ---- activity and idle ------------------------------------------------------------ */
 
-void activator_done(struct act_project *p)
+/* Share that the project is in use, about once a second at most. */
+static void touch(struct act_project *p)
 {
-	if (p->active)
-		p->active--;
-	p->last_active_ms = gw_now_ms();
-	if (p->nholds && p->state == P_WARM)
-		release_some(p);
-}
-
-void activator_refused(struct act_project *p)
-{
-	if (p->state != P_WARM)
+	uint64_t now = gw_now_ms();
+	if (!fleet_managed(p) || now - p->last_touch_ms < TOUCH_MS)
 		return;
-	gw_log(GW_LOG_WARN, "activator",
-	       "%s: refused while believed warm; waking again", p->name);
-	set_state(p, P_COLD);
+	p->last_touch_ms = now;
+	p->a->p.fleet->touch(p->a->p.fleet->arg, p->name);
+}
+
+void act_touch(struct act_project *p)
+{
+	touch(p);
+}
+
+static void reap_one(struct act_project *p, uint64_t now)
+{
+	if (p->state == ACT_WARM && p->active > 0)
+		touch(p); /* open requests and streams are activity */
+	if (p->state != ACT_WARM || p->active || p->nholds ||
+	    now - p->last_active_ms < p->idle_ms)
+		return;
+	if (fleet_managed(p)) {
+		if (!p->stop_asked) {
+			p->stop_asked = true;
+			p->refs++; /* until the answer */
+			p->a->p.fleet->may_stop(p->a->p.fleet->arg, p->name,
+						p->idle_ms, fleet_stop_answer, p);
+		}
+		return;
+	}
+	gw_log(GW_LOG_INFO, "activator", "%s: idle for %llus; stopping", p->name,
+	       (unsigned long long)(now - p->last_active_ms) / 1000);
+	step(p, AE_IDLE, NULL);
+}
+
+static bool forgettable(const struct act_project *p, uint64_t now)
+{
+	return p->state == ACT_COLD && !p->nholds && !p->active && !p->refs &&
+	       !p->call_pending && now - p->last_used_ms >= p->idle_ms;
+}
+
+static void reaper_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct activator *a = arg;
+	uint64_t now = gw_now_ms();
+	a->iterating = true; /* no rehash under our feet */
+	for (size_t i = 0; i < a->nbuckets; i++) {
+		struct act_project **pp = &a->buckets[i];
+		while (*pp) {
+			struct act_project *p = *pp;
+			reap_one(p, now);
+			if (!forgettable(p, now)) {
+				pp = &p->next;
+				continue;
+			}
+			/* Cold, unused, unreferenced (a removed route, or an
+			 * app nobody visits): it costs nothing to forget. */
+			gw_log(GW_LOG_DEBUG, "activator", "%s: forgotten (unused)",
+			       p->name);
+			*pp = p->next;
+			a->count--;
+			project_free(p);
+		}
+	}
+	a->iterating = false;
+}
+
+/* ---- lifetime ---------------------------------------------------------------------- */
+
+struct activator *activator_create(const struct act_params *prm)
+{
+	struct activator *a = gw_xcalloc(1, sizeof(*a));
+	a->p = *prm;
+	a->nbuckets = 64;
+	a->buckets = gw_xcalloc(a->nbuckets, sizeof(*a->buckets));
+	a->exec = exec_group_create(prm->base, prm->stop_grace_ms);
+	a->reaper = event_new(prm->base, -1, EV_PERSIST, reaper_cb, a);
+	if (!a->reaper)
+		gw_oom(0);
+	unsigned tick = prm->idle_timeout_ms / 4;
+	if (tick > REAP_MS || tick == 0)
+		tick = REAP_MS;
+	arm_ms(a->reaper, tick);
+	return a;
 }
 
 void activator_destroy(struct activator *a)
 {
 	if (!a)
 		return;
-	struct act_project *p;
-	while ((p = LIST_FIRST(&a->projects))) {
-		LIST_REMOVE(p, link);
-		fail_holds(p, "shutting down");
-		probe_close(p);
-		if (p->pid) {
-			/* The gateway is exiting: its apps go with it, within
-			 * stop_grace. */
-			exec_signal(p->pid, SIGTERM);
-			for (unsigned ms = 0; ms < a->p.stop_grace_ms; ms += 10) {
-				if (waitpid(p->pid, NULL, WNOHANG) != 0)
-					break;
-				usleep(10000);
-			}
-			exec_signal(p->pid, SIGKILL);
-			waitpid(p->pid, NULL, WNOHANG);
+	/* Every app this process started, at once, within stop_grace. */
+	exec_group_shutdown(a->exec);
+	for (size_t i = 0; i < a->nbuckets; i++) {
+		struct act_project *p;
+		while ((p = a->buckets[i])) {
+			a->buckets[i] = p->next;
+			project_free(p);
 		}
-		kube_watch_stop(p->watch);
-		event_free(p->kill_timer);
-		free(p->command);
-		free(p->ns);
-		free(p->deployment);
-		free(p->service);
-		free(p->eps);
-		free(p);
 	}
+	free(a->buckets);
+	exec_group_destroy(a->exec);
 	event_free(a->reaper);
-	event_free(a->sigchld);
 	free(a);
 }

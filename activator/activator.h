@@ -1,35 +1,39 @@
 /* activator.h - scale to zero: hold requests for a sleeping app, wake it
  * once, release them when it listens, put it back to sleep when idle.
  *
- * One activator per worker process. A project is in one of four states:
+ * One activator per worker process. A project (one app) is in one of
+ * four states (docs/kubernetes.md has the diagram):
  *
- *   cold --acquire--> waking --app accepts--> warm --idle--> draining
- *     ^                  |                                     |
- *     +--- start failed / wake timeout          app exited ----+--> cold
+ *   COLD -request-> WAKING -a probe connects-> WARM -idle-> DRAINING
+ *    ^  ^             | wake failed / wake_timeout            |
+ *    |  +-------------+                 stop confirmed -------+
+ *    +------------------------------------------------------+
  *
  * Waking is single-flight: however many requests arrive, the provider is
  * asked once. Requests that arrive while waking or draining are held in a
  * bounded FIFO (per project and in all); every hold ends exactly once:
- * released with the app's address, or failed (hold timeout, start
- * failure), in which case the caller answers 503 + Retry-After.
+ * released with an address, or failed (hold timeout, wake failure, wake
+ * timeout), in which case the caller answers 503 + Retry-After. A request
+ * held while draining wakes the app again once the stop is confirmed (or
+ * at once, when the stop had not reached the platform yet).
  *
- * Held requests are released at most release_concurrency at a time per
- * project (more follow as those finish), oldest first; while some are
- * still queued, newcomers queue behind them.
+ * Held requests are released oldest first, at most release_concurrency
+ * in flight per ready endpoint, round robin over the ready endpoints; more
+ * follow as those finish, and newcomers queue behind them meanwhile.
  *
- * Readiness is a TCP connect to the app's address every probe_interval
- * while waking, so a request goes out as soon as the app listens.
+ * Readiness is a TCP connect to every candidate address (exec: its
+ * address; Kubernetes: each pod that is not terminating, ready or not yet;
+ * or the route's fixed address) every probe interval while waking, so a
+ * request goes out as soon as the app listens.
  *
  * Activity: every acquired request (and the stream it may become, such as
  * a WebSocket) counts until activator_done(); a project is stopped only
  * after idle_timeout with nothing counted.
  *
- * Providers: exec (a local command, sh -c, in its own process group;
- * SIGTERM then SIGKILL after stop_grace). The Kubernetes provider plugs in
- * behind the same wake/stop calls.
- *
- * Ownership: projects live as long as the activator; callers may keep
- * struct act_project pointers across callbacks.
+ * Ownership: activator_project() returns a reference the caller gives back
+ * with activator_project_release(); a project nobody references, cold and
+ * unused for its idle timeout, is forgotten (a removed route leaves
+ * nothing behind).
  */
 #ifndef GW_ACTIVATOR_H
 #define GW_ACTIVATOR_H
@@ -40,7 +44,7 @@
 #include "core/addr.h"
 
 struct event_base;
-struct kube;
+struct kubeapi;
 struct activator;
 struct act_project;
 struct act_hold;
@@ -66,39 +70,53 @@ struct act_fleet {
 	void *arg;
 };
 
+/* The Kubernetes provider's settings ([kubernetes]). */
+struct act_kube_params {
+	struct kubeapi *api;        /* NULL: no Kubernetes provider */
+	unsigned probe_interval_ms; /* pods: direct TCP probe period */
+	unsigned poll_interval_ms;  /* EndpointSlices when watching fails */
+	unsigned watch_timeout_s;
+	unsigned wake_replicas;     /* replicas asked for when waking from 0 */
+	unsigned max_replicas;      /* cap when the route has none */
+};
+
 struct act_params {
 	struct event_base *base;
 	unsigned hold_timeout_ms;
 	unsigned hold_max_per_project;
 	unsigned hold_max;
 	unsigned idle_timeout_ms;   /* default when the route has none */
-	unsigned probe_interval_ms;
+	unsigned wake_timeout_ms;   /* a wake not ready by then failed */
+	unsigned probe_interval_ms; /* exec apps */
 	unsigned stop_grace_ms;
-	unsigned release_concurrency; /* held requests in flight at once */
-	struct kube *kube;          /* Kubernetes provider, or NULL */
+	unsigned release_concurrency; /* per ready endpoint, held requests */
+	struct act_kube_params kube;
 	const struct act_fleet *fleet; /* NULL: this process decides alone */
 };
 
 /* What to run for a project (copied). Either an exec command, or a
- * Kubernetes Deployment whose Service's ready endpoints receive the
- * requests (or, with has_addr, the fixed address: the Service's). */
+ * Kubernetes Deployment whose Service's endpoints receive the requests
+ * (or, with has_addr, the fixed address: the Service's). */
 struct act_target {
 	const char *exec_command;  /* sh -c command */
-	const char *namespace_, *deployment, *service;
+	const char *namespace_;    /* NULL: the default namespace */
+	const char *deployment, *service; /* service NULL: = deployment */
 	struct gw_addr addr;       /* exec: where it listens */
 	bool has_addr;             /* kube: send here, not to the pods */
 	unsigned idle_timeout_s;   /* 0: the default */
+	unsigned max_replicas;     /* kube: 0: the default */
 };
 
 enum act_result {
 	ACT_READY, /* warm: *addr is set, the request counts as activity */
 	ACT_HELD,  /* the callback will tell */
 	ACT_FULL,  /* hold queue full: answer 503 now */
-	ACT_FAILED, /* the app could not be started: answer 503 now */
+	ACT_FAILED, /* the app cannot be started: answer 503 now */
 };
 
 /* ok: *addr is where to send it (activity counted, waited_ms how long it
- * was held); !ok: answer 503 (why says what happened, for the log). */
+ * was held); !ok: answer 503 (why says what happened, for the log). Runs
+ * from the loop, never inside activator_acquire(). */
 typedef void (*act_cb)(void *arg, bool ok, const struct gw_addr *addr,
 		       unsigned waited_ms, const char *why);
 
@@ -107,24 +125,31 @@ struct activator *activator_create(const struct act_params *p);
 /* True when Kubernetes routes can be scaled (a kube provider is set). */
 bool activator_has_kube(const struct activator *a);
 
-/* The project called name (created cold on first use; target updated). */
+/* A reference to the project called name (created cold on first use; the
+ * target updated: a route that now names another app restarts it). */
 struct act_project *activator_project(struct activator *a, const char *name,
 				      const struct act_target *t);
+/* Give the reference back. NULL is fine. */
+void activator_project_release(struct act_project *p);
 
 enum act_result activator_acquire(struct act_project *p, act_cb cb, void *arg,
 				  struct act_hold **hold, struct gw_addr *addr);
 
-/* Give up a hold: its callback will not run. NULL is fine. */
+/* Give up a hold (the client left, or got the waking page): its callback
+ * will not run and its queue slot is free at once. NULL is fine. */
 void activator_cancel(struct act_hold *h);
 
-/* One acquired request (or its stream) is over. */
-void activator_done(struct act_project *p);
+/* One acquired request (or its stream) to addr is over. */
+void activator_done(struct act_project *p, const struct gw_addr *addr);
 
-/* The app refused a connection while believed warm (stopped elsewhere):
- * treat it as cold so that the next acquire wakes it. */
-void activator_refused(struct act_project *p);
+/* A connect to addr was refused while the project was believed warm (the
+ * pod went away, the app was stopped elsewhere): addr gets no requests
+ * until a probe reaches it again, and with no address left the project
+ * wakes again at once (known addresses are probed immediately). */
+void activator_refused(struct act_project *p, const struct gw_addr *addr);
 
-/* Fail every hold, stop every app this activator started, free. */
+/* Fail every hold, stop every app this activator started (one bounded
+ * wait for all of them), free. */
 void activator_destroy(struct activator *a);
 
 #endif

@@ -2,11 +2,21 @@
 """Scale-to-zero benchmarks (bench/run calls this; or run it alone).
 
 1. Activation overhead: for a cold app, the time from the moment the app
-   starts listening (it writes a timestamp right after listen()) to the
-   first response byte at the client. Median over N wakes. Target <= 5 ms.
-2. Held requests: 10,000 concurrent requests to one cold app (nginx, so the
-   app is not the bottleneck) are all answered after the wake; the gateway's
-   peak RSS growth is reported. Target <= 40 MB.
+   starts listening to the first response byte at the client. Median over
+   N wakes (BENCH_WAKES, 20). Target <= 5 ms.
+   - exec: the app writes a timestamp right after listen();
+   - Kubernetes, through the API stand-in (tests/lib/kubeapi.py, Redis
+     routes): the stand-in stamps the pod when its process has printed
+     "listening" (right after listen(), so at most a pipe read late, which
+     flatters the number by well under a millisecond). The pod is published
+     ready:false first and ready:true only 2 s later, like the kubelet: the
+     gateway's own probe (every [kubernetes] probe_interval) finds it. Run
+     with the default probe_interval (50ms) and with 5ms.
+2. Held requests: 10,000 concurrent requests (BENCH_HELD) to one cold app
+   (nginx, so the app is not the bottleneck) are all answered after the
+   wake; the gateway's peak RSS growth is reported. Target <= 40 MB. The
+   soft RLIMIT_NOFILE is raised to the hard limit (the gateway inherits it);
+   each side needs one descriptor per held request.
 """
 import os
 import resource
@@ -85,6 +95,62 @@ level = warn
     return out
 
 
+def activation_kube(tmp, runs, probe_interval):
+    shutil_redis = shutil.which("redis-server")
+    if not shutil_redis:
+        return None
+    os.makedirs(os.path.join(tmp, "kube"))
+    os.makedirs(os.path.join(tmp, "redis"))
+    k = gwtest.KubeAPI(os.path.join(tmp, "kube"), pod_start_delay=0.05, readiness_delay=2.0)
+    rd = gwtest.Redis(os.path.join(tmp, "redis"))
+    host = "app-bench003.apps.test"
+    out = []
+    g = None
+    try:
+        k.control("deployments", {"namespace": "apps", "name": "web"})
+        g = gwtest.Gateway(tmp, {}, config=f"""
+[log]
+level = info
+access_log = off
+[redis]
+address = {rd.addr}
+[kubernetes]
+api_url = {k.url}
+token_file = {k.token_file}
+probe_interval = {probe_interval}
+[activator]
+idle_timeout = 1h
+""")
+        deadline = time.time() + 10
+        while "in sync with Redis" not in g.stderr() and time.time() < deadline:
+            time.sleep(0.05)
+        rd.r.hset(f"gw:route:{host}", mapping={"project": "app-bench003", "visibility": "public",
+                                                "namespace": "apps", "deployment": "web"})
+        rd.r.sadd("gw:routes", host)
+        rd.r.publish("gw:events", f"route {host}")
+        time.sleep(0.3)
+        for i in range(runs):
+            s = socket.create_connection(("127.0.0.1", g.port))
+            s.sendall(f"GET /echo HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            s.recv(1)
+            first_byte = time.time()
+            s.close()
+            st = k.stats()
+            out.append((first_byte - st["listening_at"]["apps/web"][i]) * 1000)
+            # Scaled to 0 behind the gateway's back; it sees the endpoints go.
+            k.control("scale", {"namespace": "apps", "name": "web", "replicas": 0})
+            want = "no endpoint left"
+            deadline = time.time() + 10
+            while g.stderr().count(want) < i + 1 and time.time() < deadline:
+                time.sleep(0.02)
+    finally:
+        if g:
+            g.stop()
+        k.stop()
+        rd.stop()
+    return out
+
+
 def held(tmp, n):
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not os.path.exists(nginx):
@@ -95,13 +161,15 @@ def held(tmp, n):
     os.makedirs(ndir)
     with open(os.path.join(ndir, "nginx.conf"), "w") as f:
         f.write(f"""worker_processes 1; pid {ndir}/nginx.pid; error_log {ndir}/error.log warn;
-worker_rlimit_nofile 30000;
-events {{ worker_connections 30000; }}
+worker_rlimit_nofile 4096;
+events {{ worker_connections 4000; }}
 http {{ access_log off; client_body_temp_path {ndir}; proxy_temp_path {ndir};
 fastcgi_temp_path {ndir}; uwsgi_temp_path {ndir}; scgi_temp_path {ndir};
 server {{ listen 127.0.0.1:{port} backlog=16384; location / {{ return 200 'ok'; }} }} }}
 """)
     g = gwtest.Gateway(tmp, {}, config=f"""
+[gateway]
+max_connections = {n + 1000}
 [log]
 level = warn
 access_log = off
@@ -157,14 +225,23 @@ def main():
     n = int(os.environ.get("BENCH_HELD", "10000"))
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    def report(what, ms):
+        print(f"activation overhead, {what} (first response byte - app listening), "
+              f"{len(ms)} wakes: median {statistics.median(ms):.2f} ms, min {min(ms):.2f}, "
+              f"max {max(ms):.2f} (target <= 5 ms)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        ms = activation(tmp, runs)
-        print(f"activation overhead (first response byte - app listening), {runs} wakes: "
-              f"median {statistics.median(ms):.2f} ms, min {min(ms):.2f}, max {max(ms):.2f}"
-              f" (target <= 5 ms)")
-    if hard < 2 * n + 200:
-        # The gateway needs a client and an app connection per request.
-        n = (hard - 200) // 2
+        report("exec, probe_interval 2ms", activation(tmp, runs))
+    for interval in ("50ms", "5ms"):
+        with tempfile.TemporaryDirectory() as tmp:
+            ms = activation_kube(tmp, runs, interval)
+            if ms is None:
+                print("activation overhead, Kubernetes: skipped (no redis-server)")
+                break
+            report(f"Kubernetes stand-in, probe_interval {interval}", ms)
+    if hard < n + 1000:
+        # Client and gateway each need a descriptor per held request (the
+        # gateway's app connections are bounded by release_concurrency).
+        n = hard - 1000
         print(f"held requests: RLIMIT_NOFILE hard limit {hard} allows {n}, not 10000")
     with tempfile.TemporaryDirectory() as tmp:
         r = held(tmp, n)

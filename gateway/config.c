@@ -149,7 +149,11 @@ static const struct key keys[] = {
 	 "an app with no requests and no open streams this long is stopped"},
 	{"activator", "probe_interval", T_DURATION, "2ms", 1, SEC(10),
 	 OFF(probe_interval_ms),
-	 "while waking, how often the app's address is tried (TCP connect)"},
+	 "exec apps: while waking, how often the address is tried (TCP connect)"},
+	{"activator", "wake_timeout", T_DURATION, "2m", SEC(1), SEC(3600),
+	 OFF(wake_timeout_ms),
+	 "a wake not ready after this failed: held requests get 503, an exec "
+	 "app is stopped"},
 	{"activator", "waking_page_after", T_DURATION, "2s", 0, SEC(600),
 	 OFF(waking_page_after_ms),
 	 "a browser still waiting after this gets a page that opens the app when "
@@ -175,10 +179,26 @@ static const struct key keys[] = {
 	 OFF(kube_token_reload_ms), "how often the token file is re-read"},
 	{"kubernetes", "request_timeout", T_DURATION, "5s", 100, SEC(120),
 	 OFF(kube_request_timeout_ms),
-	 "one API request (a scale is retried within 3x this)"},
+	 "one API request; a call is retried within 3x this"},
 	{"kubernetes", "watch_timeout", T_DURATION, "5m", SEC(1), SEC(3600),
 	 OFF(kube_watch_timeout_ms),
 	 "server-side length of one EndpointSlice watch before it is resumed"},
+	{"kubernetes", "namespace_file", T_OPTSTR,
+	 "/var/run/secrets/kubernetes.io/serviceaccount/namespace", 0, 0,
+	 OFF(kube_namespace_file),
+	 "namespace of routes that name none (missing file: default)"},
+	{"kubernetes", "probe_interval", T_DURATION, "50ms", 1, SEC(10),
+	 OFF(kube_probe_interval_ms),
+	 "while waking, how often each pod address is tried (TCP connect)"},
+	{"kubernetes", "poll_interval", T_DURATION, "1s", 100, SEC(60),
+	 OFF(kube_poll_interval_ms),
+	 "EndpointSlices are listed this often when watching fails"},
+	{"kubernetes", "wake_replicas", T_UINT, "1", 1, 1000,
+	 OFF(kube_wake_replicas),
+	 "replicas a Deployment at 0 is scaled to (capped by max_replicas)"},
+	{"kubernetes", "max_replicas", T_UINT, "1", 1, 1000,
+	 OFF(kube_max_replicas),
+	 "most replicas the gateway asks for, when the route sets none"},
 
 	{"admin", "listen", T_OPTADDR, "127.0.0.1:9180", 0, 0, OFF(admin_listen),
 	 "admin listener (/metrics, /healthz, /readyz); empty = none. Keep it "
@@ -794,6 +814,7 @@ void config_destroy(struct gw_config *cfg)
 	free(cfg->kube_token_file);
 	free(cfg->kube_ca_file);
 	free(cfg->admin_listen);
+	free(cfg->kube_namespace_file);
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		free(cfg->routes[i].host);
 		free(cfg->routes[i].exec_command);

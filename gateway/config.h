@@ -90,6 +90,7 @@ struct gw_config {
 	unsigned stop_grace_ms;
 	unsigned waking_page_after_ms;
 	unsigned release_concurrency;
+	unsigned wake_timeout_ms;
 
 	/* [kubernetes] */
 	char *kube_api_url;  /* NULL: in-cluster, or none */
@@ -98,6 +99,11 @@ struct gw_config {
 	unsigned kube_token_reload_ms;
 	unsigned kube_request_timeout_ms;
 	unsigned kube_watch_timeout_ms;
+	char *kube_namespace_file;
+	unsigned kube_probe_interval_ms;
+	unsigned kube_poll_interval_ms;
+	unsigned kube_wake_replicas;
+	unsigned kube_max_replicas;
 
 	/* [admin] */
 	struct gw_addr *admin_listen;   /* NULL: no admin listener */

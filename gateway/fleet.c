@@ -24,7 +24,7 @@ struct ask {
 	act_stop_cb done;
 	struct act_project *p;
 	unsigned idle_ms;
-	char project[64];
+	char project[]; /* the project's name, whole */
 };
 
 struct fleet {
@@ -33,6 +33,19 @@ struct fleet {
 	char id[128]; /* this process, as lease holder */
 	LIST_HEAD(, ask) asks;
 };
+
+static struct ask *ask_new(struct fleet *f, const char *project,
+			   act_stop_cb done, struct act_project *p)
+{
+	size_t n = strlen(project);
+	struct ask *q = gw_xcalloc(1, sizeof(*q) + n + 1);
+	memcpy(q->project, project, n + 1);
+	q->f = f;
+	q->done = done;
+	q->p = p;
+	LIST_INSERT_HEAD(&f->asks, q, link);
+	return q;
+}
 
 static void ask_end(struct ask *q, bool stop_now)
 {
@@ -46,7 +59,7 @@ static void ask_end(struct ask *q, bool stop_now)
 static void touch(void *arg, const char *project)
 {
 	struct fleet *f = arg;
-	char key[128], val[24];
+	char key[600], val[24];
 	snprintf(key, sizeof(key), "gw:activity:%s", project);
 	snprintf(val, sizeof(val), "%llu", (unsigned long long)gw_wall_ms());
 	/* A week: long enough for any idle timeout, and keys of deleted
@@ -62,7 +75,7 @@ static void lease_cb(void *arg, redisReply *r)
 	/* OK: ours. Nil: another process is scaling it down already. */
 	bool won = r && r->type == REDIS_REPLY_STATUS;
 	if (won) { /* the next wake must not wait for an old wake lock */
-		char key[128];
+		char key[600];
 		snprintf(key, sizeof(key), "gw:lock:wake:%s", q->project);
 		rconn_commandv(q->f->conn, NULL, NULL, "DEL", key, NULL);
 	}
@@ -85,7 +98,7 @@ static void activity_cb(void *arg, redisReply *r)
 			return;
 		}
 	}
-	char key[128], px[16];
+	char key[600], px[16];
 	snprintf(key, sizeof(key), "gw:lease:scaledown:%s", q->project);
 	snprintf(px, sizeof(px), "%u", LEASE_MS);
 	q->cmd = rconn_commandv(q->f->conn, lease_cb, q, "SET", key, q->f->id,
@@ -115,7 +128,7 @@ static void wake_lock_cb(void *arg, redisReply *r)
 		ask_end(q, true);
 		return;
 	}
-	char key[128];
+	char key[600];
 	snprintf(key, sizeof(key), "gw:lock:wake:%s", q->project);
 	q->cmd = rconn_commandv(q->f->conn, wake_holder_cb, q, "GET", key, NULL);
 	if (!q->cmd)
@@ -126,13 +139,8 @@ static void may_wake(void *arg, const char *project, act_stop_cb done,
 		     struct act_project *p)
 {
 	struct fleet *f = arg;
-	struct ask *q = gw_xcalloc(1, sizeof(*q));
-	q->f = f;
-	q->done = done;
-	q->p = p;
-	snprintf(q->project, sizeof(q->project), "%s", project);
-	LIST_INSERT_HEAD(&f->asks, q, link);
-	char key[128], px[16];
+	struct ask *q = ask_new(f, project, done, p);
+	char key[600], px[16];
 	snprintf(key, sizeof(key), "gw:lock:wake:%s", project);
 	snprintf(px, sizeof(px), "%u", WAKE_LOCK_MS);
 	q->cmd = rconn_commandv(f->conn, wake_lock_cb, q, "SET", key, f->id,
@@ -145,14 +153,9 @@ static void may_stop(void *arg, const char *project, unsigned idle_ms,
 		     act_stop_cb done, struct act_project *p)
 {
 	struct fleet *f = arg;
-	struct ask *q = gw_xcalloc(1, sizeof(*q));
-	q->f = f;
-	q->done = done;
-	q->p = p;
+	struct ask *q = ask_new(f, project, done, p);
 	q->idle_ms = idle_ms;
-	snprintf(q->project, sizeof(q->project), "%s", project);
-	LIST_INSERT_HEAD(&f->asks, q, link);
-	char key[128];
+	char key[600];
 	snprintf(key, sizeof(key), "gw:activity:%s", project);
 	q->cmd = rconn_commandv(f->conn, activity_cb, q, "GET", key, NULL);
 	if (!q->cmd)

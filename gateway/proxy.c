@@ -75,9 +75,10 @@ void conn_leave(struct conn *c)
 static void exchange_reset(struct conn *c)
 {
 	auth_cancel(c->x.auth_req);
-	activator_cancel(c->x.act_hold);
+	conn_unhold(c);
 	if (c->x.act_counted)
-		activator_done(c->x.act);
+		activator_done(c->x.act, &c->x.up_addr_copy);
+	activator_project_release(c->x.act);
 	free(c->x.head_buf);
 	free(c->x.resp_buf);
 	free(c->x.redirect);
@@ -560,8 +561,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	} else if (c->state == CONN_EXCHANGE && c->x.act_hold) {
 		/* Still waking after the grace: show the waking page (the
 		 * app keeps waking; the page polls for it). */
-		activator_cancel(c->x.act_hold);
-		c->x.act_hold = NULL;
+		conn_unhold(c);
 		bufferevent_enable(c->bev, EV_READ);
 		conn_fail(c, PROXY_ERR_WAKING_PAGE, NULL);
 	}

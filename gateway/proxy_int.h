@@ -95,6 +95,7 @@ struct exchange {
 	char *redirect;          /* Location of a login redirect (owned) */
 	struct act_project *act; /* scale-to-zero project, or NULL */
 	struct act_hold *act_hold; /* held while the app wakes (owned) */
+	struct event *hold_close; /* while held: the client closing (owned) */
 	bool act_counted;        /* activity counted: activator_done owed */
 	bool act_retried;        /* one re-wake after a refused connect */
 	unsigned cold_ms;        /* held this long for a cold start */
@@ -189,6 +190,9 @@ void conn_arm_timer(struct conn *c, unsigned ms);
 int conn_route(struct conn *c);
 /* Routed and authorized: wake the app if it sleeps, then go upstream. */
 void conn_go(struct conn *c);
+/* End a hold without an answer (exchange over, waking page): the queue
+ * slot is free at once. No-op when not held. */
+void conn_unhold(struct conn *c);
 bool proxy_wants_html(const struct http1_head *req);
 
 /* proxy_up.c */

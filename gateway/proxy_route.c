@@ -120,6 +120,49 @@ static int auth_decide(struct conn *c, enum auth_result res)
 	}
 }
 
+void conn_unhold(struct conn *c)
+{
+	struct exchange *x = &c->x;
+	activator_cancel(x->act_hold);
+	x->act_hold = NULL;
+	if (x->hold_close) {
+		event_free(x->hold_close);
+		x->hold_close = NULL;
+	}
+}
+
+/* A held client went away. Reading is off while held (the body stays in
+ * the socket), so its EOF would never be read: EV_CLOSED reports the FIN
+ * without reading. Its queue slot is free at once, and its request never
+ * reaches the app. */
+static void hold_closed_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	conn_enter(c);
+	if (c->x.act_hold) {
+		gw_log(GW_LOG_DEBUG, "proxy", "%s %s: client left while held",
+		       c->peer_ip, c->x.host);
+		c->x.status = 499; /* nginx's "client closed request" */
+		conn_access_log(c);
+		conn_close(c); /* exchange_reset gives the hold back */
+	}
+	conn_leave(c);
+}
+
+/* Watch for the client leaving while held, where the loop can tell
+ * without reading (epoll: EPOLLRDHUP). Without it, an abandoned hold
+ * ends at its timeout like any other. */
+static void hold_watch_close(struct conn *c)
+{
+	struct event_base *base = c->px->base;
+	if (!(event_base_get_features(base) & EV_FEATURE_EARLY_CLOSE))
+		return;
+	c->x.hold_close = event_new(base, bufferevent_getfd(c->bev), EV_CLOSED,
+				    hold_closed_cb, c);
+	if (c->x.hold_close)
+		event_add(c->x.hold_close, NULL);
+}
+
 static void act_ready(void *arg, bool ok, const struct gw_addr *addr,
 		      unsigned waited_ms, const char *why)
 {
@@ -127,12 +170,13 @@ static void act_ready(void *arg, bool ok, const struct gw_addr *addr,
 	struct exchange *x = &c->x;
 	conn_enter(c);
 	x->act_hold = NULL; /* the activator freed it */
+	conn_unhold(c);     /* the close watch */
 	event_del(c->timer); /* the waking-page grace */
 	bufferevent_enable(c->bev, EV_READ);
 	if (!ok) {
 		conn_fail(c, PROXY_ERR_WAKE_FAILED, why);
 	} else if (x->wake_status) {
-		activator_done(x->act); /* nothing goes to the app */
+		activator_done(x->act, addr); /* nothing goes to the app */
 		conn_fail(c, PROXY_ERR_WAKE_READY, NULL);
 	} else {
 		x->act_counted = true;
@@ -161,7 +205,7 @@ void conn_go(struct conn *c)
 				  &x->up_addr_copy)) {
 	case ACT_READY:
 		if (x->wake_status) {
-			activator_done(x->act);
+			activator_done(x->act, &x->up_addr_copy);
 			conn_fail(c, PROXY_ERR_WAKE_READY, NULL);
 			return;
 		}
@@ -171,6 +215,7 @@ void conn_go(struct conn *c)
 	case ACT_HELD:
 		/* The body stays in the socket while we wait. */
 		bufferevent_disable(c->bev, EV_READ);
+		hold_watch_close(c);
 		/* A person waiting on a blank tab gets a page that says
 		 * what is happening, and opens the app when it is ready. */
 		if (!x->wake_status && c->px->cfg->waking_page_after_ms &&
@@ -266,6 +311,7 @@ int conn_route(struct conn *c)
 			.service = kube ? r->service : NULL,
 			.has_addr = a != NULL,
 			.idle_timeout_s = r->idle_timeout_s,
+			.max_replicas = r->max_replicas,
 		};
 		if (a)
 			t.addr = *a;

@@ -402,10 +402,10 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 		x->act_retried = true;
 		up_release(c, false);
 		if (x->act_counted) {
-			activator_done(x->act);
+			activator_done(x->act, x->up_addr);
 			x->act_counted = false;
 		}
-		activator_refused(x->act);
+		activator_refused(x->act, x->up_addr);
 		conn_go(c);
 		goto out;
 	}

@@ -33,6 +33,7 @@ struct route {
 	char *namespace_, *deployment, *service;
 	unsigned port;
 	unsigned idle_timeout_s;
+	unsigned max_replicas;   /* Kubernetes: cap on scale-ups; 0 = default */
 	char *exec_command;      /* [exec] app started on demand, or NULL */
 	uint64_t gen;            /* resync generation that last saw it */
 	struct route *next;      /* hash chain */

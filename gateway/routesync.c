@@ -90,6 +90,10 @@ static struct route *parse_route(const char *host, const redisReply *r)
 			rt->port = (unsigned)strtoul(v->str, NULL, 10);
 		} else if (field_is(k, "idle_timeout")) {
 			rt->idle_timeout_s = (unsigned)strtoul(v->str, NULL, 10);
+		} else if (field_is(k, "max_replicas")) {
+			/* 1-1000 (gatewayctl's range); anything else: default */
+			unsigned long m = strtoul(v->str, NULL, 10);
+			rt->max_replicas = m >= 1 && m <= 1000 ? (unsigned)m : 0;
 		}
 	}
 	/* A hash without a visibility field is private too (fail closed). */

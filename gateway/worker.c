@@ -14,7 +14,7 @@
 #include "activator.h"
 #include "auth.h"
 #include "fleet.h"
-#include "kube.h"
+#include "kubeapi.h"
 #include "config.h"
 #include "listener.h"
 #include "proxy.h"
@@ -34,7 +34,7 @@ struct worker {
 	struct routesync *rsync; /* NULL without Redis */
 	struct auth *auth;       /* NULL without Redis */
 	struct activator *act;   /* scale to zero */
-	struct kube *kube;       /* Kubernetes provider, or NULL */
+	struct kubeapi *kube;    /* Kubernetes API, or NULL */
 	struct fleet *fleet;     /* shared activity (Redis + Kubernetes) */
 	struct upstream_pool *pool;
 	struct proxy *proxy;
@@ -162,17 +162,17 @@ struct worker *worker_create(const struct gw_config *cfg, char *err,
 		w->auth = auth_create(cfg, routesync_conn(w->rsync));
 	}
 	if (cfg->kube_api_url || getenv("KUBERNETES_SERVICE_HOST")) {
-		struct kube_params kp = {
+		struct kubeapi_params kp = {
 			.base = w->base,
 			.api_url = cfg->kube_api_url,
 			.token_file = cfg->kube_token_file,
 			.ca_file = cfg->kube_ca_file,
+			.namespace_file = cfg->kube_namespace_file,
 			.token_reload_ms = cfg->kube_token_reload_ms,
 			.request_timeout_ms = cfg->kube_request_timeout_ms,
-			.watch_timeout_s = cfg->kube_watch_timeout_ms / 1000,
 		};
 		const char *kerr = NULL;
-		w->kube = kube_create(&kp, &kerr);
+		w->kube = kubeapi_create(&kp, &kerr);
 		if (!w->kube) {
 			snprintf(err, errlen, "kubernetes: %s", kerr);
 			goto fail_listen;
@@ -186,10 +186,18 @@ struct worker *worker_create(const struct gw_config *cfg, char *err,
 		.hold_max_per_project = cfg->hold_max_per_project,
 		.hold_max = cfg->hold_max,
 		.idle_timeout_ms = cfg->idle_timeout_ms,
+		.wake_timeout_ms = cfg->wake_timeout_ms,
 		.probe_interval_ms = cfg->probe_interval_ms,
 		.stop_grace_ms = cfg->stop_grace_ms,
 		.release_concurrency = cfg->release_concurrency,
-		.kube = w->kube,
+		.kube = {
+			.api = w->kube,
+			.probe_interval_ms = cfg->kube_probe_interval_ms,
+			.poll_interval_ms = cfg->kube_poll_interval_ms,
+			.watch_timeout_s = cfg->kube_watch_timeout_ms / 1000,
+			.wake_replicas = cfg->kube_wake_replicas,
+			.max_replicas = cfg->kube_max_replicas,
+		},
 		.fleet = w->fleet ? fleet_hooks(w->fleet) : NULL,
 	};
 	w->act = activator_create(&ap);
@@ -272,7 +280,7 @@ void worker_destroy(struct worker *w)
 	proxy_destroy(w->proxy); /* cancels pending authorizations, holds */
 	fleet_destroy(w->fleet); /* before the projects it answers for */
 	activator_destroy(w->act); /* stops the apps it started */
-	kube_destroy(w->kube);
+	kubeapi_destroy(w->kube);
 	upstream_pool_destroy(w->pool);
 	auth_destroy(w->auth);
 	routesync_destroy(w->rsync); /* fails its own outstanding reads */

@@ -307,11 +307,12 @@ def wait_for(pred, timeout=3.0, step=0.01):
 class KubeAPI:
     """tests/lib/kubeapi.py: the Kubernetes API stand-in, as a process."""
 
-    def __init__(self, tmpdir, pod_start_delay=0.3, tls=False):
+    def __init__(self, tmpdir, pod_start_delay=0.3, tls=False, port=0, readiness_delay=0.3):
         self.token_file = os.path.join(str(tmpdir), "token")
         self.set_token("token-1")
-        args = [PYTHON, os.path.join(REPO, "tests", "lib", "kubeapi.py"), "--port", "0",
-                "--token-file", self.token_file, "--pod-start-delay", str(pod_start_delay)]
+        args = [PYTHON, os.path.join(REPO, "tests", "lib", "kubeapi.py"), "--port", str(port),
+                "--token-file", self.token_file, "--pod-start-delay", str(pod_start_delay),
+                "--readiness-delay", str(readiness_delay)]
         self.ca_file = None
         if tls:  # a throwaway self-signed certificate for 127.0.0.1
             self.ca_file = os.path.join(str(tmpdir), "ca.crt")

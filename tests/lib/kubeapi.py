@@ -4,23 +4,41 @@ real API's semantics, and "pods" that are local backend processes.
 
   - bearer token checked on every request against --token-file, re-read
     each time (tests rotate it);
-  - apps/v1 Deployment scale subresource: GET, PATCH (merge patch), PUT;
+  - apps/v1 Deployment scale subresource: GET, PATCH/PUT (JSON merge
+    patch); a patch carrying metadata.resourceVersion is a precondition
+    (409 Conflict when the object has changed since); a write that changes
+    nothing does not bump the resourceVersion; spec.replicas omitted at 0;
   - discovery.k8s.io/v1 EndpointSlices: list by kubernetes.io/service-name
     label with a list resourceVersion, and watch from a resourceVersion
     (ADDED/MODIFIED/DELETED, BOOKMARK with allowWatchBookmarks, ERROR 410
     Expired for versions older than the retained history, timeoutSeconds);
-  - Status objects for errors (401/403/404/409/410/415/429/5xx);
-  - /_control/ (no auth): create deployments, inject faults, expire or
-    break watches, read counters.
+  - Status objects for errors (401/403/404/409/410/415/422/429/5xx);
+  - /_control/ (no auth): create deployments, scale behind the gateway's
+    back, kill or restart pods, inject faults, expire or break watches,
+    read counters.
 
-Replicas 0 -> N starts N tests/lib/backend.py processes after
---pod-start-delay; each becomes a ready endpoint (one slice per pod, since
-every pod listens on its own port). Prints "listening PORT" first.
+Pods: replicas 0 -> N schedules N pods after --pod-start-delay. A pod is
+published at once with its address and ready:false (the container is
+starting), its process (tests/lib/backend.py) listens shortly after, and
+the endpoint turns ready:true only --readiness-delay later, as the
+kubelet's readiness probe would. Scaling down publishes the endpoint as
+terminating (ready:false, serving, terminating:true), stops the process,
+then deletes the slice. One slice per pod (each pod has its own port).
+
+Faults (POST /_control/faults): {path_prefix, method?, query? (substring of
+the query string), body? (substring of the request body), count, and one
+of: status (an error Status; 0 drops the connection; retry_after sets the
+header, 429 has 1 by default), stall (seconds without an answer, then the
+connection is dropped), pass (true: answer normally)} with an optional
+delay (seconds) before it. The request body is always read first.
+
+Prints "listening PORT" first.
 """
 import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -37,19 +55,42 @@ def status(code, reason, message):
             "message": message, "reason": reason, "code": code}
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Pod:
+    """One pod: an address as soon as it is scheduled, a process that
+    listens a little later (unless broken), ready only after the
+    readiness delay, like the kubelet's probe."""
+
+    def __init__(self, port, slice_name, name):
+        self.port = port
+        self.slice = slice_name
+        self.name = name
+        self.proc = None
+        self.ready = False
+        self.gone = False
+
+
 class Store:
     """Objects, one resourceVersion counter, an event history for watches."""
 
-    def __init__(self, pod_delay):
+    def __init__(self, pod_delay, readiness_delay):
         self.cv = threading.Condition()
         self.rv = 100
         self.min_rv = 0              # watches from below this get 410
         self.history = []            # (rv, type, slice) newest last, bounded
         self.deployments = {}        # (ns, name) -> dict
         self.slices = {}             # (ns, name) -> EndpointSlice
-        self.pods = {}               # (ns, name) -> [(Popen, port, slice_name)]
+        self.pods = {}               # (ns, name) -> [Pod]
         self.pod_delay = pod_delay
-        self.stats = {"scale_patches": {}, "lists": 0, "watches": 0, "open_watches": 0}
+        self.readiness_delay = readiness_delay
+        self.stats = {"scale_patches": {}, "scale_gets": {}, "scale_history": {},
+                      "conflicts": 0, "lists": 0, "watches": 0, "open_watches": 0,
+                      "open_watches_by": {}, "faults_hit": 0, "listening_at": {}}
         self.faults = []
         self.epoch = 0               # bumped by break-watches
 
@@ -63,65 +104,136 @@ class Store:
             self.history.pop(0)
         self.cv.notify_all()
 
-    def add_deployment(self, ns, name, service=None, replicas=0):
+    def add_deployment(self, ns, name, service=None, replicas=0, pod_port=None,
+                       broken=(), readiness_delay=None):
         with self.cv:
-            self.deployments[(ns, name)] = {"replicas": 0, "service": service or name,
-                                            "rv": self.next_rv(), "uid": f"uid-{ns}-{name}"}
+            self.deployments[(ns, name)] = {
+                "replicas": 0, "service": service or name, "rv": self.next_rv(),
+                "uid": f"uid-{ns}-{name}", "pod_port": pod_port, "broken": set(broken),
+                "started": 0, "readiness_delay": readiness_delay}
         if replicas:
             self.scale(ns, name, replicas)
 
+    def slice_object(self, ns, d, pod, ready, terminating=False):
+        return {"kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1",
+                "metadata": {"name": pod.slice, "namespace": ns,
+                             "resourceVersion": self.next_rv(),
+                             "labels": {"kubernetes.io/service-name": d["service"]}},
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": ["127.0.0.1"],
+                               "conditions": {"ready": ready and not terminating,
+                                              "serving": ready,
+                                              "terminating": terminating},
+                               "targetRef": {"kind": "Pod", "namespace": ns,
+                                             "name": pod.name}}],
+                "ports": [{"name": "http", "port": pod.port, "protocol": "TCP"}]}
+
+    def publish(self, ns, d, pod, ready, terminating=False):
+        obj = self.slice_object(ns, d, pod, ready, terminating)
+        etype = "MODIFIED" if (ns, pod.slice) in self.slices else "ADDED"
+        self.slices[(ns, pod.slice)] = obj
+        self.event(etype, obj)
+
     def scale(self, ns, name, replicas):
+        """spec.replicas := replicas; pods follow. Returns the new rv."""
         with self.cv:
             d = self.deployments[(ns, name)]
             old = d["replicas"]
+            if replicas == old:
+                return d["rv"]          # a no-op write changes nothing
             d["replicas"] = replicas
             d["rv"] = self.next_rv()
             pods = self.pods.setdefault((ns, name), [])
             while len(pods) > replicas:
-                proc, port, sname = pods.pop()
-                proc.terminate()
-                obj = self.slices.pop((ns, sname), None)
+                self.terminate(ns, d, pods.pop())
+            rv = d["rv"]
+        for _ in range(old, replicas):
+            threading.Thread(target=self.start_pod, args=(ns, name), daemon=True).start()
+        return rv
+
+    def terminate(self, ns, d, pod):
+        """Called locked: terminating (serving until it stops), then gone."""
+        pod.gone = True
+        if pod.proc:
+            pod.proc.terminate()
+        if (ns, pod.slice) in self.slices:
+            self.publish(ns, d, pod, pod.ready, terminating=True)
+
+        def delete():
+            with self.cv:
+                obj = self.slices.pop((ns, pod.slice), None)
                 if obj:
                     obj = json.loads(json.dumps(obj))
                     obj["metadata"]["resourceVersion"] = self.next_rv()
                     self.event("DELETED", obj)
-        for _ in range(old, replicas):
-            threading.Thread(target=self.start_pod, args=(ns, name), daemon=True).start()
+        threading.Timer(0.2, delete).start()
 
-    def start_pod(self, ns, name):
-        time.sleep(self.pod_delay)
-        proc = subprocess.Popen([sys.executable, BACKEND, "--port", "0"],
+    def spawn(self, pod):
+        proc = subprocess.Popen([sys.executable, BACKEND, "--port", str(pod.port)],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         line = proc.stdout.readline().decode()
         if not line.startswith("listening"):
             proc.kill()
-            return
-        port = int(line.split()[1])
+            return None
+        return proc
+
+    def start_pod(self, ns, name):
+        time.sleep(self.pod_delay)
         with self.cv:
             d = self.deployments.get((ns, name))
-            if d is None or len(self.pods[(ns, name)]) >= d["replicas"]:
-                proc.terminate()        # scaled down meanwhile
+            pods = self.pods.setdefault((ns, name), [])
+            if d is None or len(pods) >= d["replicas"]:
+                return                  # scaled down meanwhile
+            index = d["started"]
+            d["started"] += 1
+            port = d["pod_port"] if d["pod_port"] and not any(
+                p.port == d["pod_port"] for p in pods) else free_port()
+            pod = Pod(port, f"{d['service']}-{port}", f"{name}-{port}")
+            pods.append(pod)
+            # scheduled: the address is known, nothing listens yet
+            self.publish(ns, d, pod, ready=False)
+            broken = index in d["broken"]
+            delay = d["readiness_delay"]
+        if broken:
+            return                      # never listens, never ready
+        proc = self.spawn(pod)
+        with self.cv:
+            pod.proc = proc
+            if proc:  # wall clock, read right after it printed "listening"
+                self.stats["listening_at"].setdefault(f"{ns}/{name}", []).append(time.time())
+            if pod.gone and proc:
+                proc.terminate()
                 return
-            sname = f"{d['service']}-{port}"
-            self.pods[(ns, name)].append((proc, port, sname))
-            obj = {"kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1",
-                   "metadata": {"name": sname, "namespace": ns, "resourceVersion": self.next_rv(),
-                                "labels": {"kubernetes.io/service-name": d["service"]}},
-                   "addressType": "IPv4",
-                   "endpoints": [{"addresses": ["127.0.0.1"],
-                                  "conditions": {"ready": True, "serving": True,
-                                                 "terminating": False},
-                                  "targetRef": {"kind": "Pod", "namespace": ns,
-                                                "name": f"{name}-{port}"}}],
-                   "ports": [{"name": "http", "port": port, "protocol": "TCP"}]}
-            self.slices[(ns, sname)] = obj
-            self.event("ADDED", obj)
+        time.sleep(self.readiness_delay if delay is None else delay)
+        with self.cv:
+            if not pod.gone and proc:
+                pod.ready = True
+                self.publish(ns, d, pod, ready=True)
+
+    def kill_pods(self, ns, name):
+        """The containers die; nobody has told the API yet."""
+        with self.cv:
+            for pod in self.pods.get((ns, name), []):
+                if pod.proc:
+                    pod.proc.kill()
+                    pod.proc.wait()
+                    pod.proc = None
+
+    def restart_pods(self, ns, name):
+        """The kubelet restarts them: same pod, same address."""
+        with self.cv:
+            pods = [p for p in self.pods.get((ns, name), []) if not p.proc]
+        for pod in pods:
+            proc = self.spawn(pod)
+            with self.cv:
+                pod.proc = proc
 
     def stop(self):
         with self.cv:
             for pods in self.pods.values():
-                for proc, _, _ in pods:
-                    proc.kill()
+                for pod in pods:
+                    if pod.proc:
+                        pod.proc.kill()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -150,20 +262,37 @@ class Handler(BaseHTTPRequestHandler):
     # ---- control ---------------------------------------------------------
     def control(self, method, path):
         s = self.store
-        body = json.loads(self.read_body() or b"{}") if method == "POST" else {}
+        body = json.loads(self.body or b"{}") if method == "POST" else {}
+        ns, name = body.get("namespace", "default"), body.get("name")
         if path == "/_control/deployments" and method == "POST":
-            s.add_deployment(body.get("namespace", "default"), body["name"],
-                             body.get("service"), body.get("replicas", 0))
+            s.add_deployment(ns, name, body.get("service"), body.get("replicas", 0),
+                             body.get("pod_port"), body.get("broken", ()),
+                             body.get("readiness_delay"))
             return self.send_json(201, {"ok": True})
+        if path == "/_control/scale" and method == "POST":   # someone else scales it
+            s.scale(ns, name, int(body["replicas"]))
+            return self.send_json(200, {"ok": True})
+        if path == "/_control/kill-pods" and method == "POST":
+            s.kill_pods(ns, name)
+            return self.send_json(200, {"ok": True})
+        if path == "/_control/restart-pods" and method == "POST":
+            s.restart_pods(ns, name)
+            return self.send_json(200, {"ok": True})
         if path == "/_control/faults" and method == "POST":
             with s.cv:
                 if body.get("clear"):
                     s.faults = []
                     return self.send_json(200, {"ok": True})
                 s.faults.append({"prefix": body.get("path_prefix", "/"),
+                                 "method": body.get("method"),
+                                 "query": body.get("query"),
+                                 "body": body.get("body"),
                                  "status": body.get("status", 500),
+                                 "retry_after": body.get("retry_after"),
                                  "count": body.get("count", 1),
-                                 "delay": body.get("delay", 0)})
+                                 "delay": body.get("delay", 0),
+                                 "stall": body.get("stall", 0),
+                                 "pass": body.get("pass", False)})
             return self.send_json(200, {"ok": True})
         if path == "/_control/expire-watches" and method == "POST":
             with s.cv:
@@ -178,13 +307,18 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_control/pod-start-delay" and method == "POST":
             s.pod_delay = float(body["seconds"])
             return self.send_json(200, {"ok": True})
+        if path == "/_control/readiness-delay" and method == "POST":
+            s.readiness_delay = float(body["seconds"])
+            return self.send_json(200, {"ok": True})
         if path == "/_control/stats":
             with s.cv:
-                out = dict(s.stats)
+                out = json.loads(json.dumps(s.stats))
                 out["replicas"] = {f"{k[0]}/{k[1]}": d["replicas"]
                                    for k, d in s.deployments.items()}
-                out["pods"] = {f"{k[0]}/{k[1]}": [p for _, p, _ in v]
+                out["pods"] = {f"{k[0]}/{k[1]}": [p.port for p in v]
                                for k, v in s.pods.items()}
+                out["ready_pods"] = {f"{k[0]}/{k[1]}": [p.port for p in v if p.ready]
+                                     for k, v in s.pods.items()}
             return self.send_json(200, out)
         return self.send_json(404, status(404, "NotFound", path))
 
@@ -197,26 +331,46 @@ class Handler(BaseHTTPRequestHandler):
             token = None
         return token and self.headers.get("Authorization") == f"Bearer {token}"
 
-    def fault(self, path):
+    REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
+               409: "Conflict", 410: "Expired", 422: "Invalid", 429: "TooManyRequests",
+               500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}
+
+    def fault(self, method, path, query):
+        """An injected fault for this request, if one matches. The request
+        body has been read already (self.body), so a kept-alive connection
+        stays in step. Returns True when the request is answered (or dropped)."""
         s = self.store
         with s.cv:
             for f in s.faults:
-                if path.startswith(f["prefix"]) and f["count"] > 0:
+                if (f["count"] > 0 and path.startswith(f["prefix"])
+                        and (not f["method"] or f["method"] == method)
+                        and (not f["query"] or f["query"] in query)
+                        and (not f["body"] or f["body"].encode() in self.body)):
                     f["count"] -= 1
+                    s.stats["faults_hit"] += 1
                     break
             else:
                 return False
         if f["delay"]:
             time.sleep(f["delay"])
+        if f["pass"]:                   # late, but answered normally
+            return False
+        if f["stall"]:                  # accepted, never answered
+            time.sleep(f["stall"])
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return True
         code = f["status"]
         if code == 0:  # the connection dies without an answer
             self.close_connection = True
-            self.connection.shutdown(2)
+            self.connection.shutdown(socket.SHUT_RDWR)
             return True
-        reasons = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
-                   429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable"}
-        extra = [("Retry-After", "1")] if code == 429 else []
-        self.send_json(code, status(code, reasons.get(code, "InternalError"),
+        ra = f["retry_after"] if f["retry_after"] is not None else (1 if code == 429 else None)
+        extra = [("Retry-After", str(ra))] if ra is not None else []
+        self.send_json(code, status(code, self.REASONS.get(code, "InternalError"),
                                     f"injected fault {code}"), extra)
         return True
 
@@ -249,7 +403,7 @@ class Handler(BaseHTTPRequestHandler):
     }
 
     def deployment_object(self, ns, name, d):
-        ready = len(self.store.pods.get((ns, name), []))
+        ready = len([p for p in self.store.pods.get((ns, name), []) if p.ready])
         return {"kind": "Deployment", "apiVersion": "apps/v1",
                 "metadata": {"name": name, "namespace": ns, "uid": d["uid"],
                              "resourceVersion": d["rv"], "labels": {"app": name}},
@@ -261,12 +415,12 @@ class Handler(BaseHTTPRequestHandler):
     def handle_any(self, method):
         url = urllib.parse.urlsplit(self.path)
         path, q = url.path, urllib.parse.parse_qs(url.query)
+        self.body = self.read_body()    # always: keep-alive stays in step
         if path.startswith("/_control/"):
             return self.control(method, path)
         if not self.authorized():
-            self.read_body()
             return self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
-        if self.fault(path):
+        if self.fault(method, path, url.query):
             return
         if method == "GET" and path.rstrip("/") in self.DISCOVERY:
             # kubectl asks for aggregated discovery first; plain JSON is
@@ -288,12 +442,19 @@ class Handler(BaseHTTPRequestHandler):
         if parts[:3] == ["apis", "discovery.k8s.io", "v1"] and len(parts) == 6 \
                 and parts[5] == "endpointslices" and method == "GET":
             return self.endpointslices(parts[4], q)
-        self.read_body()
         return self.send_json(404, status(404, "NotFound", f"the server could not find {path}"))
+
+    def scale_object(self, ns, name, d):
+        ready = len([p for p in self.store.pods.get((ns, name), []) if p.ready])
+        return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                "metadata": {"name": name, "namespace": ns, "resourceVersion": d["rv"],
+                             "uid": d["uid"]},
+                "spec": {"replicas": d["replicas"]} if d["replicas"] else {},
+                "status": {"replicas": ready, "selector": f"app={name}"}}
 
     def deployment(self, method, ns, name, sub):
         s = self.store
-        body = self.read_body()
+        body = self.body
         d = s.deployments.get((ns, name))
         if d is None:
             return self.send_json(404, status(404, "NotFound",
@@ -302,34 +463,50 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, self.deployment_object(ns, name, d))
         if sub != "scale":
             return self.send_json(405, status(405, "MethodNotAllowed", "only scale here"))
-        if method in ("PATCH", "PUT"):
-            ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
-            ok = ("application/merge-patch+json", "application/strategic-merge-patch+json",
-                  "application/json")
-            if ctype not in ok:
-                return self.send_json(415, status(415, "UnsupportedMediaType",
-                                                  f"the body of the request was in an unknown "
-                                                  f"format - accepted media types include: "
-                                                  f"{', '.join(ok)}"))
-            try:
-                replicas = int(json.loads(body)["spec"]["replicas"])
-            except (ValueError, KeyError, TypeError):
-                return self.send_json(400, status(400, "BadRequest", "spec.replicas required"))
+        key = f"{ns}/{name}"
+        if method == "GET":
             with s.cv:
-                key = f"{ns}/{name}"
-                s.stats["scale_patches"][key] = s.stats["scale_patches"].get(key, 0) + 1
-                if replicas == 0:
-                    downs = s.stats.setdefault("scale_to_zero", {})
-                    downs[key] = downs.get(key, 0) + 1
+                s.stats["scale_gets"][key] = s.stats["scale_gets"].get(key, 0) + 1
+                return self.send_json(200, self.scale_object(ns, name, d))
+        if method not in ("PATCH", "PUT"):
+            return self.send_json(405, status(405, "MethodNotAllowed", method))
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        ok = ("application/merge-patch+json", "application/strategic-merge-patch+json",
+              "application/json")
+        if ctype not in ok:
+            return self.send_json(415, status(415, "UnsupportedMediaType",
+                                              f"the body of the request was in an unknown "
+                                              f"format - accepted media types include: "
+                                              f"{', '.join(ok)}"))
+        try:
+            patch = json.loads(body)
+            spec = patch.get("spec") or {}
+            replicas = spec.get("replicas")
+            replicas = None if replicas is None else int(replicas)
+            want_rv = (patch.get("metadata") or {}).get("resourceVersion")
+        except (ValueError, AttributeError, TypeError):
+            return self.send_json(400, status(400, "BadRequest", "invalid patch"))
+        if replicas is not None and replicas < 0:
+            return self.send_json(422, status(422, "Invalid", "spec.replicas: must be >= 0"))
+        with s.cv:
+            # A merge patch carrying metadata.resourceVersion is a
+            # precondition: it applies only to that version.
+            if want_rv is not None and str(want_rv) != d["rv"]:
+                s.stats["conflicts"] += 1
+                return self.send_json(409, status(
+                    409, "Conflict",
+                    f'Operation cannot be fulfilled on deployments.apps "{name}": the '
+                    f'object has been modified; please apply your changes to the latest '
+                    f'version and try again'))
+            s.stats["scale_patches"][key] = s.stats["scale_patches"].get(key, 0) + 1
+            s.stats["scale_history"].setdefault(key, []).append(replicas)
+            if replicas == 0:
+                downs = s.stats.setdefault("scale_to_zero", {})
+                downs[key] = downs.get(key, 0) + 1
+        if replicas is not None:
             s.scale(ns, name, replicas)
-        d = s.deployments[(ns, name)]
-        ready = len(s.pods.get((ns, name), []))
-        return self.send_json(200, {
-            "kind": "Scale", "apiVersion": "autoscaling/v1",
-            "metadata": {"name": name, "namespace": ns, "resourceVersion": d["rv"],
-                         "uid": d["uid"]},
-            "spec": {"replicas": d["replicas"]},
-            "status": {"replicas": ready, "selector": f"app={name}"}})
+        with s.cv:
+            return self.send_json(200, self.scale_object(ns, name, s.deployments[(ns, name)]))
 
     def endpointslices(self, ns, q):
         s = self.store
@@ -340,6 +517,7 @@ class Handler(BaseHTTPRequestHandler):
             return obj["metadata"]["namespace"] == ns and (
                 svc is None or obj["metadata"]["labels"].get("kubernetes.io/service-name") == svc)
 
+        self.selector = f"{ns}/{svc}"
         if (q.get("watch") or ["0"])[0] not in ("1", "true"):
             with s.cv:
                 s.stats["lists"] += 1
@@ -366,9 +544,11 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         end = time.monotonic() + timeout
         next_bookmark = time.monotonic() + self.bookmark_interval
+        by = s.stats["open_watches_by"]
         with s.cv:
             s.stats["watches"] += 1
             s.stats["open_watches"] += 1
+            by[self.selector] = by.get(self.selector, 0) + 1
             epoch = s.epoch
             if rv in ("", "0"):      # from now: current objects first
                 pending = [("ADDED", o) for o in s.slices.values() if match(o)]
@@ -415,6 +595,7 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             with s.cv:
                 s.stats["open_watches"] -= 1
+                by[self.selector] -= 1
 
     def do_GET(self):
         self.handle_any("GET")
@@ -467,11 +648,13 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--token-file", required=True)
     ap.add_argument("--pod-start-delay", type=float, default=0.3)
+    ap.add_argument("--readiness-delay", type=float, default=0.3,
+                    help="a pod listens at once but is ready only after this")
     ap.add_argument("--bookmark-interval", type=float, default=1.0)
     ap.add_argument("--tls-cert", help="serve HTTPS (kubectl sends tokens only over TLS)")
     ap.add_argument("--tls-key")
     a = ap.parse_args()
-    store = Store(a.pod_start_delay)
+    store = Store(a.pod_start_delay, a.readiness_delay)
     Handler.store = store
     Handler.token_file = a.token_file
     Handler.bookmark_interval = a.bookmark_interval

@@ -1,7 +1,7 @@
 """conf/kubernetes/: every object parses and is a known kind, the pieces
 refer to each other correctly (selectors, ports, probes, Secret, RBAC
 subject), the ConfigMap's gateway.conf passes `gateway -t`, RBAC grants
-exactly the verbs activator/kube.c uses, and kubectl accepts the whole set
+exactly the verbs activator/kube_*.c use, and kubectl accepts the whole set
 (kustomize offline; client dry run against the API stand-in's discovery)."""
 import configparser
 import os
@@ -195,18 +195,25 @@ def test_pods_are_locked_down():
 
 
 def verbs_kube_c_uses():
-    """What activator/kube.c sends, read from its source."""
-    with open(os.path.join(gwtest.REPO, "activator", "kube.c")) as f:
-        src = f.read()
-    custom = set(re.findall(r'CURLOPT_CUSTOMREQUEST,\s*"(\w+)"', src))
-    assert custom == {"PATCH"}, f"kube.c now sends {custom}: update rbac.yaml"
-    assert "CURLOPT_POST," not in src and "CURLOPT_UPLOAD" not in src
+    """What the Kubernetes client sends, read from its sources: the
+    scale subresource is touched by kube_scale.c, EndpointSlices by
+    kube_watch.c, and every request names its method."""
+    def methods(name):
+        with open(os.path.join(gwtest.REPO, "activator", name)) as f:
+            src = f.read()
+        return src, set(re.findall(r'\.method\s*=\s*"(\w+)"', src))
     uses = {}
-    if "/scale" in src:
-        uses[("apps", "deployments/scale")] = {"patch"}   # only ever PATCHed
-    if "/endpointslices" in src:
-        uses[("discovery.k8s.io", "endpointslices")] = {"list"} | (
-            {"watch"} if "watch=1" in src else set())
+    scale_src, scale = methods("kube_scale.c")
+    assert "/scale" in scale_src and scale <= {"GET", "PATCH"}, scale
+    uses[("apps", "deployments/scale")] = {m.lower() for m in scale}
+    watch_src, watch = methods("kube_watch.c")
+    assert "/endpointslices" in watch_src and watch == {"GET"}, watch
+    uses[("discovery.k8s.io", "endpointslices")] = {"list"} | (
+        {"watch"} if "watch=1" in watch_src else set())
+    with open(os.path.join(gwtest.REPO, "activator", "curlev.c")) as f:
+        curl = f.read()
+    # the one place a method reaches libcurl: from the request options
+    assert "CURLOPT_POST," not in curl and "CURLOPT_UPLOAD" not in curl
     return uses
 
 

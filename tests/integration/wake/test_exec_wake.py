@@ -159,3 +159,108 @@ def test_exec_needs_one_worker(tmp_path):
     r = subprocess.run([gwtest.GATEWAY_BIN, "-t", "-c", str(conf)], capture_output=True,
                        text=True, timeout=10)
     assert r.returncode != 0 and "workers = 1" in r.stderr
+
+
+def test_global_hold_limit(make_gateway, tmp_path):
+    a, b = gwtest.free_port(), gwtest.free_port()
+    g = make_gateway({}, config=f"""
+[activator]
+hold_max = 2
+hold_max_per_project = 100
+hold_timeout = 3s
+[exec]
+app-cold0001.localhost = 127.0.0.1:{a} exec sleep 30
+app-cold0002.localhost = 127.0.0.1:{b} exec sleep 30
+""")
+    held = []
+    for _ in range(2):
+        s = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: app-cold0001.localhost\r\n\r\n")
+        held.append(s)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    r, _ = g.request("GET", "/", "app-cold0002.localhost", timeout=10)
+    assert r.status == 503 and r.getheader("Retry-After")
+    assert time.monotonic() - t0 < 1.5          # the other project's holds count
+    assert "2 in all" in g.stderr()
+    for s in held:
+        s.close()
+
+
+def test_wake_timeout_stops_an_app_that_never_listens(make_gateway, tmp_path):
+    pidfile = tmp_path / "pid"
+    script = tmp_path / "never.sh"
+    script.write_text(f"echo start >> {tmp_path}/starts.log\necho $$ > {pidfile}\n"
+                      "exec sleep 30\n")
+    g, starts, port = app_gateway(make_gateway, tmp_path, command=f"exec sh {script}",
+                                  wake_timeout="1s", hold_timeout="10s")
+    t0 = time.monotonic()
+    r, _ = g.request("GET", "/", HOST, timeout=15)
+    assert r.status == 503 and r.getheader("Retry-After")
+    assert time.monotonic() - t0 < 5            # wake_timeout, not hold_timeout
+    assert "cold start failed: not ready after 1000ms" in g.stderr()
+    pid = int(pidfile.read_text())
+    gwtest.wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=5)
+    g.request("GET", "/", HOST, timeout=15)     # cold again: a new start
+    assert starts_of(starts) == 2
+
+
+def test_abandoned_holds_free_their_slots(make_gateway, tmp_path):
+    script = tmp_path / "app.sh"
+    script.write_text(f"sleep 1.5\nexec {gwtest.PYTHON} {gwtest.BACKEND} --port $PORT\n")
+    g, starts, port = app_gateway(make_gateway, tmp_path, command=f"exec sh {script}",
+                                  hold_max_per_project="5", hold_timeout="10s")
+    for i in range(5):                         # fill the queue, then leave
+        s = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+        s.sendall(f"GET /gone/{i} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+        time.sleep(0.05)
+        s.close()
+    time.sleep(0.3)
+    r, _ = g.request("GET", "/echo", HOST, timeout=10)   # room again at once
+    assert r.status == 200
+    c = gwtest.raw_exchange(port, b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    import json
+    st = json.loads(c.split(b"\r\n\r\n", 1)[1])
+    assert st["requests"] == 2                 # ours and /stats: none of the 5
+    assert g.stderr().count("client left while held") == 5
+
+
+def test_sigkill_after_stop_grace(make_gateway, tmp_path):
+    script = tmp_path / "app.sh"
+    # SIGTERM ignored, across the exec: only SIGKILL stops it.
+    script.write_text(f"trap '' TERM\nexec {gwtest.PYTHON} {gwtest.BACKEND} --port $PORT\n")
+    port = gwtest.free_port()
+    g = make_gateway({}, config=f"""
+[activator]
+idle_timeout = 1s
+stop_grace = 1s
+[exec]
+{HOST} = 127.0.0.1:{port} exec sh {script}
+""")
+    assert g.request("GET", "/echo", HOST, timeout=10)[0].status == 200
+    gwtest.wait_for(lambda: "SIGKILL" in g.stderr(), timeout=8)
+    gwtest.wait_for(lambda: not listening(port), timeout=5)
+    r, _ = g.request("GET", "/echo", HOST, timeout=10)   # and it wakes again
+    assert r.status == 200
+
+
+def test_shutdown_stops_all_apps_at_once(make_gateway, tmp_path):
+    script = tmp_path / "app.sh"
+    script.write_text(f"trap '' TERM\nexec {gwtest.PYTHON} {gwtest.BACKEND} --port $PORT\n")
+    ports = [gwtest.free_port() for _ in range(3)]
+    lines = "\n".join(f"app-cold000{i}.localhost = 127.0.0.1:{p} exec sh {script}"
+                      for i, p in enumerate(ports))
+    g = make_gateway({}, config=f"""
+[activator]
+stop_grace = 2s
+[exec]
+{lines}
+""")
+    for i in range(3):
+        assert g.request("GET", "/echo", f"app-cold000{i}.localhost",
+                         timeout=10)[0].status == 200
+    t0 = time.monotonic()
+    assert g.stop() in (0, -15)
+    took = time.monotonic() - t0
+    assert took < 4.5, took          # one grace for all three, not one each
+    assert not any(listening(p) for p in ports)
