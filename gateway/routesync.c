@@ -258,6 +258,7 @@ struct routesync *routesync_create(const struct routesync_params *p)
 		.connect_timeout_ms = cfg->redis_connect_timeout_ms,
 		.command_timeout_ms = cfg->redis_command_timeout_ms,
 		.reconnect_max_ms = cfg->redis_reconnect_max_ms,
+		.ping_interval_ms = cfg->redis_ping_interval_ms,
 		.name = "commands",
 		.on_state = state_cb,
 		.arg = rs,
