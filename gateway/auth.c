@@ -270,17 +270,18 @@ void auth_set_cache(struct auth *a, bool on)
 		cache_clear(a);
 }
 
-void auth_event(struct auth *a, const char *kind, const char *name)
+bool auth_event(struct auth *a, const char *kind, const char *name)
 {
 	bool by_sid = strcmp(kind, "session") == 0;
 	if (!by_sid && strcmp(kind, "members") != 0)
-		return;
+		return false;
 	struct entry *e, *next;
 	for (e = TAILQ_FIRST(&a->by_age); e; e = next) {
 		next = TAILQ_NEXT(e, age);
 		if (strcmp(by_sid ? e->sid : e->project, name) == 0)
 			unlink_entry(a, slot(a, e->sid, e->project));
 	}
+	return true;
 }
 
 struct gw_str auth_cookie_value(const struct http1_head *req, const char *name)

@@ -14,6 +14,7 @@
 #ifndef GW_AUTH_H
 #define GW_AUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/str.h"
@@ -51,8 +52,9 @@ void auth_cancel(struct auth_req *req);
  * cached decision and caches nothing until switched on again. */
 void auth_set_cache(struct auth *a, bool on);
 
-/* Invalidation events from the events channel ("session", "members"). */
-void auth_event(struct auth *a, const char *kind, const char *name);
+/* Invalidation events from the events channel ("session", "members").
+ * Returns false for any other kind. */
+bool auth_event(struct auth *a, const char *kind, const char *name);
 
 /* The value of the first cookie called `name` in the request's Cookie
  * fields (a slice into the head), or an empty slice. */
