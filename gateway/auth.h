@@ -2,11 +2,14 @@
  *
  * The platform's session cookie names a session in Redis
  * (gw:session:<sid>: user, expires); the user may open a private project
- * when they are in gw:members:<project> (docs/redis.md). Decisions are
- * cached per (session, project) for at most cache_ttl, never past the
- * session's expiry, and dropped at once by "session <sid>" and
- * "members <project>" events. Redis unreachable means AUTH_UNAVAILABLE:
- * private projects fail closed.
+ * when they are in gw:members:<project> (docs/redis.md). A session without
+ * a valid `expires` (unix seconds) is no session. Decisions are cached per
+ * (session, project) for at most cache_ttl, never past the session's
+ * expiry, and dropped at once by "session <sid>" and "members <project>"
+ * events (authcache.h: O(decisions dropped)). A check that was in flight
+ * when any invalidation arrived, or when the cache was switched, answers
+ * its request but is not cached: its Redis reads may predate the change.
+ * Redis unreachable means AUTH_UNAVAILABLE: private projects fail closed.
  *
  * Session ids are secrets: they are never logged, and never leave this
  * module except as Redis keys.
