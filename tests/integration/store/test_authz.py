@@ -170,3 +170,23 @@ def test_x_forwarded_host_to_public_reaches_only_public(world, backend):
     assert r.status == 200
     sent = dict((k.lower(), v) for k, v in json.loads(body)["headers"])
     assert sent["host"] == PUB and sent["x-forwarded-host"] == PUB
+
+
+def test_refusals_are_rate_limited_in_the_error_log(world):
+    """401/403/302 and the 503s of a private project while Redis is down
+    are one line each in the access log, a sample in the error log."""
+    g = world
+    for _ in range(40):
+        assert status(g, PRIV) == 401
+        assert status(g, PRIV, "gw_session=bob-sid") == 403
+    world.redis.stop()
+    gwtest.wait_for(lambda: status(g, PRIV, f"gw_session={SID}") == 503, timeout=5)
+    for _ in range(40):
+        assert status(g, PRIV, f"gw_session={SID}") == 503
+        assert status(g, "app-unknown7.apps.test") == 503
+    err = [l for l in g.stderr().splitlines() if " proxy[" in l]
+    refusals = [l for l in err if any(t in l for t in (
+        "not signed in", "not a member", "cannot check authorization",
+        "unknown host while Redis"))]
+    assert 10 <= len(refusals) <= 25, len(refusals)
+    assert sum(1 for l in g.access_lines() if " 401 " in l or " 403 " in l) >= 80
