@@ -16,7 +16,8 @@ class RedisProxy:
         self.port = self.lsock.getsockname()[1]
         self.addr = f"127.0.0.1:{self.port}"
         self.lock = threading.Lock()
-        self.holding = False
+        self.holding = False      # hold answers on command connections
+        self.holding_sub = False  # hold everything to the subscriber
         self.held = []          # [(client socket, bytes)] in arrival order
         self.conns = []
         self.closed = False
@@ -60,7 +61,8 @@ class RedisProxy:
                 if not data:
                     break
                 with self.lock:
-                    if self.holding and not state["sub"]:
+                    if (self.holding and not state["sub"]) or \
+                            (self.holding_sub and state["sub"]):
                         self.held.append((c, data))
                         continue
                 c.sendall(data)
@@ -80,13 +82,18 @@ class RedisProxy:
         with self.lock:
             self.holding = True
 
+    def hold_subscriber(self):
+        """The subscriber goes silent: no messages, no confirmations."""
+        with self.lock:
+            self.holding_sub = True
+
     def held_bytes(self):
         with self.lock:
             return sum(len(d) for _, d in self.held)
 
     def release(self):
         with self.lock:
-            self.holding = False
+            self.holding = self.holding_sub = False
             held, self.held = self.held, []
             for c, data in held:
                 try:

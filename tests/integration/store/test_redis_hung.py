@@ -116,3 +116,29 @@ def test_connection_up_needs_an_answer(redis_server, make_gateway, backend):
     finally:
         os.kill(r.proc.pid, signal.SIGCONT)
     gwtest.wait_for(lambda: get(g, PUB) == 200, timeout=5)
+
+
+def test_silent_subscriber_turns_the_cache_off(redis_server, make_gateway, backend):
+    """Only the subscriber goes silent (the command connection still
+    works): invalidations are lost, so the cache must go off, and a
+    revocation published meanwhile must take effect through a live read."""
+    sys.path.insert(0, os.path.dirname(__file__))
+    from redisproxy import RedisProxy
+    r = redis_server
+    r.put_route(PRIV, backend.addr, visibility="private")
+    r.r.hset("gw:session:hung-sid-1", mapping={"user": "ann", "expires": int(time.time()) + 600})
+    r.r.sadd("gw:members:app-hungpri1", "ann")
+    proxy = RedisProxy(r.port)
+    try:
+        g = make_gateway({}, config=CONF.format(addr=proxy.addr))
+        gwtest.wait_for(lambda: get(g, PRIV, COOKIE) == 200, timeout=5)
+        assert get(g, PRIV, COOKIE) == 200          # cached for 30 s
+        proxy.hold_subscriber()
+        r.r.delete("gw:session:hung-sid-1")
+        r.r.publish("gw:events", "session hung-sid-1")   # never arrives
+        took = gwtest.wait_for(lambda: get(g, PRIV, COOKIE) == 401,
+                               timeout=FAIL_CLOSED_BOUND, step=0.05)
+        print(f"revocation effective {took * 1000:.0f} ms after the subscriber went silent")
+        assert "events:" in g.stderr() and "unreachable" in g.stderr()
+    finally:
+        proxy.stop()
