@@ -6,7 +6,8 @@
 #   1000 sessions      BENCH_SESSIONS ids spread over the connections (bench/sessions.lua)
 #   cache_ttl=0        a second gateway that asks Redis twice per request (worst case)
 # Rounds are interleaved (every case once, then again); medians are printed.
-#   bash bench/private.sh      (BENCH_DURATION=10s BENCH_ROUNDS=3 BENCH_CONNS="50 256")
+#   bash bench/private.sh      (BENCH_DURATION=10s BENCH_ROUNDS=3 BENCH_CONNS="50 256"
+#                               BENCH_SESSIONS=1000 BENCH_CACHE_TTL=2s)
 # Needs redis-server, redis-cli and wrk; uses nginx as the app when installed.
 # Standalone, or called from bench/run; prints its table on stdout.
 set -euo pipefail
@@ -80,14 +81,20 @@ start_gw() {  # $1 port, $2 cache_ttl
   "$GW" -c "$tmp/gw$1.conf" --listen "127.0.0.1:$1" --workers 1 --log-level info \
     --access-log off 2>"$tmp/gw$1.log" &
   pids+=($!)
+  GWPID[$1]=$!
   wait_port "$1"
   for _ in $(seq 100); do grep -q "in sync with Redis" "$tmp/gw$1.log" && return 0; sleep 0.05; done
   echo "gateway on $1 did not sync with Redis" >&2; cat "$tmp/gw$1.log" >&2; exit 1
 }
-start_gw "$GW_PORT" 2s
+declare -A GWPID
+start_gw "$GW_PORT" "${BENCH_CACHE_TTL:-2s}"
 start_gw "$GW0_PORT" 0
 
-# wrk output -> "req/s p99_ms [ERR: ...]"
+# CPU time (clock ticks) the gateway process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TCK=$(getconf CLK_TCK)
+
+# wrk output -> "req/s p99_ms requests [ERR: ...]"
 run_wrk() {  # $1 port, $2 conns, $3 host, $4 cookie|lua|-
   local extra=()
   case $4 in
@@ -97,9 +104,10 @@ run_wrk() {  # $1 port, $2 conns, $3 host, $4 cookie|lua|-
   esac
   wrk -t2 -c"$2" -d"$DUR" --latency -H "Host: $3" "${extra[@]}" "http://127.0.0.1:$1/" 2>/dev/null |
     awk '/Requests\/sec/ {rps=$2}
+         / requests in / {n=$1}
          /^ +99%/ {v=$2; if (v ~ /us$/) {sub("us","",v); v/=1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v*=1000}; p99=v}
          /Non-2xx|Socket errors/ {err=err" "$0}
-         END {printf "%s %s%s\n", rps, p99, (err ? " ERR:"err : "")}'
+         END {printf "%s %s %s%s\n", rps, p99, n, (err ? " ERR:"err : "")}'
 }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
@@ -108,34 +116,40 @@ SID1=bench-sid-000001
 cases="public:$GW_PORT:pub.bench:$SID1 private:$GW_PORT:priv.bench:$SID1
 public-many:$GW_PORT:pub.bench:lua private-many:$GW_PORT:priv.bench:lua
 public-ttl0:$GW0_PORT:pub.bench:$SID1 private-ttl0:$GW0_PORT:priv.bench:$SID1"
-declare -A RPS P99
+declare -A RPS P99 CPU
 for c in $CONNS; do
   for r in $(seq "$ROUNDS"); do
     for t in $cases; do
       IFS=: read -r name p host cookie <<<"$t"
-      read -r rps p99 rest <<<"$(run_wrk "$p" "$c" "$host" "$cookie")"
+      before=$(cpu_ticks "${GWPID[$p]}")
+      read -r rps p99 n rest <<<"$(run_wrk "$p" "$c" "$host" "$cookie")"
+      after=$(cpu_ticks "${GWPID[$p]}")
       [ -z "${rest:-}" ] || echo "warning: $name c=$c: $rest" >&2
       RPS[$name,$c]+="$rps "; P99[$name,$c]+="$p99 "
+      # gateway CPU per request: robust where req/s is not (a busy machine)
+      CPU[$name,$c]+="$(awk -v t=$((after - before)) -v k="$TCK" -v n="$n" 'BEGIN{printf "%.2f", t / k * 1e6 / n}') "
     done
   done
 done
 
 med() { echo ${1} | tr ' ' '\n' | median; }
 echo "private vs public: wrk -t2 -d$DUR, $ROUNDS interleaved rounds, medians; one worker; $(nproc) CPUs; $BENCH_SESSIONS sessions in the 'many' rows"
-printf "%-6s %-14s %12s %10s\n" conns case "req/s" "p99 ms"
+printf "%-6s %-14s %12s %10s %14s\n" conns case "req/s" "p99 ms" "gw CPU us/req"
 for c in $CONNS; do
   for t in $cases; do
     name=${t%%:*}
-    printf "%-6s %-14s %12.0f %10.2f\n" "$c" "$name" "$(med "${RPS[$name,$c]}")" "$(med "${P99[$name,$c]}")"
+    printf "%-6s %-14s %12.0f %10.2f %14.2f\n" "$c" "$name" "$(med "${RPS[$name,$c]}")" \
+      "$(med "${P99[$name,$c]}")" "$(med "${CPU[$name,$c]}")"
   done
   for v in "" -many -ttl0; do
     pu=$(med "${RPS[public$v,$c]}"); pr=$(med "${RPS[private$v,$c]}")
+    cu=$(med "${CPU[public$v,$c]}"); cr=$(med "${CPU[private$v,$c]}")
     case $v in
       "") what="one session, cached" ;;
       -many) what="$BENCH_SESSIONS sessions, cached" ;;
       -ttl0) what="cache_ttl=0: two Redis reads per request" ;;
     esac
-    echo "c=$c private/public req/s $(awk -v a="$pr" -v b="$pu" 'BEGIN{printf "%.2f", a/b}') ($what)"
+    echo "c=$c private/public req/s $(awk -v a="$pr" -v b="$pu" 'BEGIN{printf "%.2f", a/b}'), gateway CPU per request $(awk -v a="$cr" -v b="$cu" 'BEGIN{printf "%.2f", a/b}')x ($what)"
   done
 done
 # Anything the gateways warned about (Redis trouble, refusals) would make
