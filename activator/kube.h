@@ -34,12 +34,6 @@ struct kubeapi;
 struct kube_scale;
 struct kube_watch;
 
-/* DNS-1123 label (namespaces, Services): [a-z0-9-], 1-63, alphanumeric at
- * both ends. */
-bool kube_valid_label(const char *s);
-/* DNS-1123 subdomain (Deployments): labels joined by dots, <= 253. */
-bool kube_valid_subdomain(const char *s);
-
 /* ok: *replicas is spec.replicas now. !ok: status is the HTTP status (0:
  * transport), why a reason for the log. */
 typedef void (*kube_scale_cb)(void *arg, bool ok, unsigned replicas,

@@ -8,6 +8,7 @@
 
 #include "activator.h"
 #include "kube.h"
+#include "core/dnsname.h"
 #include "kubeapi.h"
 #include "provider.h"
 #include "core/log.h"
@@ -171,10 +172,10 @@ static bool set_target(struct kube_provider *k, const struct act_target *t)
 	if (t->has_addr)
 		k->base.fixed = t->addr;
 	/* Names go into URLs: only what the API itself would accept. */
-	k->invalid = !kube_valid_label(k->ns) ? "invalid namespace name"
-		     : !kube_valid_subdomain(k->deployment)
+	k->invalid = !gw_dns_label(k->ns, strlen(k->ns)) ? "invalid namespace name"
+		     : !gw_dns_subdomain(k->deployment, strlen(k->deployment))
 			     ? "invalid Deployment name"
-		     : !kube_valid_label(k->service) ? "invalid Service name"
+		     : !gw_dns_label(k->service, strlen(k->service)) ? "invalid Service name"
 						     : NULL;
 	if (k->invalid)
 		gw_log(GW_LOG_ERROR, "activator",

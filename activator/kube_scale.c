@@ -25,38 +25,6 @@ struct kube_scale {
 	void *arg;
 };
 
-bool kube_valid_label(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-	if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return false;
-	return true;
-}
-
-bool kube_valid_subdomain(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-	if (n == 0 || n > 253)
-		return false;
-	char label[64];
-	for (const char *p = s;;) {
-		size_t l = strcspn(p, ".");
-		if (l == 0 || l >= sizeof(label))
-			return false;
-		memcpy(label, p, l);
-		label[l] = '\0';
-		if (!kube_valid_label(label))
-			return false;
-		if (!p[l])
-			return true;
-		p += l + 1;
-	}
-}
-
 size_t kube_escape(char *out, size_t outsz, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";

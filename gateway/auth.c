@@ -1,38 +1,32 @@
 /* auth.c - session -> user -> membership, with a short decision cache. */
 #include <hiredis/hiredis.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "auth.h"
+#include "authcache.h"
 #include "config.h"
 #include "http1.h"
 #include "redis.h"
 #include "routes.h"
+#include "routespec.h"
 #include "core/log.h"
 #include "core/compat.h"
 
 #define SID_MAX 256
 #define USER_MAX 256
 
-/* A cached decision for (sid, project). */
-struct entry {
-	TAILQ_ENTRY(entry) age;   /* oldest first, for eviction */
-	struct entry *next;       /* hash chain */
-	uint64_t expires_ms;
-	enum auth_result res;
-	char project[ROUTE_PROJECT_MAX];
-	char sid[];               /* NUL-terminated */
-};
-TAILQ_HEAD(entry_list, entry);
-
 struct auth {
 	const struct gw_config *cfg;
 	struct rconn *conn;
-	struct entry **bucket;
-	size_t nbuckets;
-	size_t count;
-	struct entry_list by_age;
+	struct authcache *cache;
+	/* Bumped by every invalidation event and every switch of the cache:
+	 * a decision whose Redis reads may predate one is not cached. */
+	uint64_t epoch;
+	struct gw_ratelimit rl; /* warnings caused by session data */
 	bool cache_on;
 };
 
@@ -41,83 +35,48 @@ struct auth_req {
 	struct rcmd *cmd;
 	auth_cb cb;
 	void *arg;
-	uint64_t session_expires_ms; /* 0: no expiry field */
+	uint64_t epoch;              /* auth.epoch when the check began */
+	uint64_t session_expires_ms; /* monotonic */
 	char project[ROUTE_PROJECT_MAX];
 	char sid[SID_MAX + 1];
 };
 
-static uint64_t hash2(const char *a, const char *b)
+static void auth_warn(struct auth *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void auth_warn(struct auth *a, const char *fmt, ...)
 {
-	uint64_t h = 1469598103934665603ULL;
-	for (; *a; a++)
-		h = (h ^ (unsigned char)*a) * 1099511628211ULL;
-	h = (h ^ 0xff) * 1099511628211ULL;
-	for (; *b; b++)
-		h = (h ^ (unsigned char)*b) * 1099511628211ULL;
-	return h;
-}
-
-static struct entry **slot(struct auth *a, const char *sid,
-			   const char *project)
-{
-	struct entry **pp = &a->bucket[hash2(sid, project) & (a->nbuckets - 1)];
-	while (*pp && (strcmp((*pp)->sid, sid) != 0 ||
-		       strcmp((*pp)->project, project) != 0))
-		pp = &(*pp)->next;
-	return pp;
-}
-
-static void unlink_entry(struct auth *a, struct entry **pp)
-{
-	struct entry *e = *pp;
-	*pp = e->next;
-	TAILQ_REMOVE(&a->by_age, e, age);
-	a->count--;
-	explicit_bzero(e->sid, strlen(e->sid));
-	free(e);
-}
-
-static void cache_put(struct auth *a, const char *sid, const char *project,
-		      enum auth_result res, uint64_t session_expires_ms)
-{
-	if (a->cfg->auth_cache_ttl_ms == 0 || !a->cache_on)
+	unsigned dropped = 0;
+	if (GW_LOG_WARN > gw_log_threshold ||
+	    !gw_ratelimit_allow(&a->rl, gw_now_ms(), &dropped))
 		return;
-	uint64_t now = gw_now_ms();
-	uint64_t exp = now + a->cfg->auth_cache_ttl_ms;
-	if (session_expires_ms && session_expires_ms < exp)
-		exp = session_expires_ms;
-	struct entry **pp = slot(a, sid, project);
-	if (*pp)
-		unlink_entry(a, pp);
-	if (a->count >= a->cfg->auth_cache_max) {
-		struct entry *old = TAILQ_FIRST(&a->by_age);
-		unlink_entry(a, slot(a, old->sid, old->project));
-	}
-	size_t n = strlen(sid);
-	struct entry *e = gw_xcalloc(1, sizeof(*e) + n + 1);
-	memcpy(e->sid, sid, n + 1);
-	snprintf(e->project, sizeof(e->project), "%s", project);
-	e->res = res;
-	e->expires_ms = exp;
-	pp = slot(a, sid, project);
-	e->next = *pp;
-	*pp = e;
-	TAILQ_INSERT_TAIL(&a->by_age, e, age);
-	a->count++;
+	char line[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	gw_log(GW_LOG_WARN, "auth", "%s%s", line,
+	       dropped ? " (and similar lines suppressed)" : "");
 }
 
-static bool cache_get(struct auth *a, const char *sid, const char *project,
-		      enum auth_result *res)
+static void cache_put(struct auth_req *r, enum auth_result res)
 {
-	struct entry **pp = slot(a, sid, project);
-	if (!*pp)
-		return false;
-	if ((*pp)->expires_ms <= gw_now_ms()) {
-		unlink_entry(a, pp);
-		return false;
-	}
-	*res = (*pp)->res;
-	return true;
+	struct auth *a = r->a;
+	if (a->cfg->auth_cache_ttl_ms == 0 || !a->cache_on ||
+	    r->epoch != a->epoch)
+		return;
+	uint64_t exp = gw_now_ms() + a->cfg->auth_cache_ttl_ms;
+	if (r->session_expires_ms && r->session_expires_ms < exp)
+		exp = r->session_expires_ms;
+	authcache_put(a->cache, r->sid, r->project, (int)res, exp);
+}
+
+static uint64_t random_seed(void)
+{
+	uint64_t seed = 0;
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed = gw_wall_ms() ^ ((uint64_t)getpid() << 32) ^
+		       (uint64_t)(uintptr_t)&seed;
+	return seed;
 }
 
 struct auth *auth_create(const struct gw_config *cfg, struct rconn *conn)
@@ -125,11 +84,9 @@ struct auth *auth_create(const struct gw_config *cfg, struct rconn *conn)
 	struct auth *a = gw_xcalloc(1, sizeof(*a));
 	a->cfg = cfg;
 	a->conn = conn;
-	a->nbuckets = 1;
-	while (a->nbuckets < cfg->auth_cache_max)
-		a->nbuckets <<= 1;
-	a->bucket = gw_xcalloc(a->nbuckets, sizeof(*a->bucket));
-	TAILQ_INIT(&a->by_age);
+	a->cache = authcache_create(cfg->auth_cache_max, random_seed());
+	a->rl.interval_ms = 10000;
+	a->rl.burst = 10;
 	return a;
 }
 
@@ -150,7 +107,7 @@ static bool sid_ok(struct gw_str sid)
 static void finish(struct auth_req *r, enum auth_result res)
 {
 	if (res != AUTH_UNAVAILABLE)
-		cache_put(r->a, r->sid, r->project, res, r->session_expires_ms);
+		cache_put(r, res);
 	auth_cb cb = r->cb;
 	void *arg = r->arg;
 	explicit_bzero(r->sid, sizeof(r->sid));
@@ -163,8 +120,8 @@ static void member_cb(void *arg, redisReply *reply)
 	struct auth_req *r = arg;
 	if (!reply || reply->type != REDIS_REPLY_INTEGER) {
 		if (reply && reply->type == REDIS_REPLY_ERROR)
-			gw_log(GW_LOG_WARN, "auth", "membership of %s: %s",
-			       r->project, reply->str);
+			auth_warn(r->a, "membership of %s: %s", r->project,
+				  reply->str);
 		finish(r, AUTH_UNAVAILABLE);
 		return;
 	}
@@ -176,8 +133,7 @@ static void session_cb(void *arg, redisReply *reply)
 	struct auth_req *r = arg;
 	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
 		if (reply && reply->type == REDIS_REPLY_ERROR)
-			gw_log(GW_LOG_WARN, "auth", "session lookup: %s",
-			       reply->str);
+			auth_warn(r->a, "session lookup: %s", reply->str);
 		finish(r, AUTH_UNAVAILABLE);
 		return;
 	}
@@ -187,17 +143,24 @@ static void session_cb(void *arg, redisReply *reply)
 		finish(r, AUTH_NO_SESSION);
 		return;
 	}
-	if (exp->type == REDIS_REPLY_STRING) {
-		/* expires: unix seconds. A session past it is over even if
-		 * its key's TTL has not fired yet. */
-		uint64_t secs = strtoull(exp->str, NULL, 10);
-		uint64_t now_s = gw_wall_ms() / 1000;
-		if (secs <= now_s) {
-			finish(r, AUTH_NO_SESSION);
-			return;
-		}
-		r->session_expires_ms = gw_now_ms() + (secs - now_s) * 1000;
+	/* expires (unix seconds) is required: a hash without it would be
+	 * good for as long as its key lives, which may be forever (no TTL,
+	 * or a PERSIST by mistake). A session past it is over even if the
+	 * key's TTL has not fired yet. */
+	unsigned long secs = 0;
+	if (exp->type != REDIS_REPLY_STRING ||
+	    !routespec_uint(exp->str, exp->len, 1, 9999999999ul, &secs)) {
+		auth_warn(r->a, "a session without a valid 'expires' field "
+				"was refused (docs/redis.md)");
+		finish(r, AUTH_NO_SESSION);
+		return;
 	}
+	uint64_t now_s = gw_wall_ms() / 1000;
+	if (secs <= now_s) {
+		finish(r, AUTH_NO_SESSION);
+		return;
+	}
+	r->session_expires_ms = gw_now_ms() + (secs - now_s) * 1000;
 	char key[32 + ROUTE_PROJECT_MAX];
 	snprintf(key, sizeof(key), "gw:members:%s", r->project);
 	const char *argv[] = {"SISMEMBER", key, user->str};
@@ -221,13 +184,15 @@ enum auth_result auth_check(struct auth *a, struct gw_str sid,
 	char sidz[SID_MAX + 1];
 	memcpy(sidz, sid.p, sid.len);
 	sidz[sid.len] = '\0';
-	enum auth_result res;
-	if (cache_get(a, sidz, project, &res)) {
+	int res;
+	if (a->cache_on &&
+	    authcache_get(a->cache, sidz, project, gw_now_ms(), &res)) {
 		explicit_bzero(sidz, sizeof(sidz));
-		return res;
+		return (enum auth_result)res;
 	}
 	struct auth_req *r = gw_xcalloc(1, sizeof(*r));
 	r->a = a;
+	r->epoch = a->epoch;
 	r->cb = cb;
 	r->arg = arg;
 	memcpy(r->sid, sidz, sid.len + 1);
@@ -255,32 +220,29 @@ void auth_cancel(struct auth_req *r)
 	free(r);
 }
 
-static void cache_clear(struct auth *a)
-{
-	while (!TAILQ_EMPTY(&a->by_age)) {
-		struct entry *e = TAILQ_FIRST(&a->by_age);
-		unlink_entry(a, slot(a, e->sid, e->project));
-	}
-}
-
 void auth_set_cache(struct auth *a, bool on)
 {
+	a->epoch++;
 	a->cache_on = on;
 	if (!on)
-		cache_clear(a);
+		authcache_clear(a->cache);
 }
 
-void auth_event(struct auth *a, const char *kind, const char *name)
+bool auth_event(struct auth *a, const char *kind, const char *name)
 {
-	bool by_sid = strcmp(kind, "session") == 0;
-	if (!by_sid && strcmp(kind, "members") != 0)
-		return;
-	struct entry *e, *next;
-	for (e = TAILQ_FIRST(&a->by_age); e; e = next) {
-		next = TAILQ_NEXT(e, age);
-		if (strcmp(by_sid ? e->sid : e->project, name) == 0)
-			unlink_entry(a, slot(a, e->sid, e->project));
-	}
+	size_t n;
+	if (strcmp(kind, "session") == 0)
+		n = authcache_drop_session(a->cache, name);
+	else if (strcmp(kind, "members") == 0)
+		n = authcache_drop_project(a->cache, name);
+	else
+		return false;
+	/* Even with nothing cached: a check in flight may have read Redis
+	 * before the change, and must not cache what it read. */
+	a->epoch++;
+	gw_log(GW_LOG_DEBUG, "auth", "%s event: %zu cached decision(s) dropped",
+	       kind, n);
+	return true;
 }
 
 struct gw_str auth_cookie_value(const struct http1_head *req, const char *name)
@@ -321,7 +283,6 @@ void auth_destroy(struct auth *a)
 {
 	if (!a)
 		return;
-	cache_clear(a);
-	free(a->bucket);
+	authcache_destroy(a->cache);
 	free(a);
 }

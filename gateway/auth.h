@@ -2,11 +2,14 @@
  *
  * The platform's session cookie names a session in Redis
  * (gw:session:<sid>: user, expires); the user may open a private project
- * when they are in gw:members:<project> (docs/redis.md). Decisions are
- * cached per (session, project) for at most cache_ttl, never past the
- * session's expiry, and dropped at once by "session <sid>" and
- * "members <project>" events. Redis unreachable means AUTH_UNAVAILABLE:
- * private projects fail closed.
+ * when they are in gw:members:<project> (docs/redis.md). A session without
+ * a valid `expires` (unix seconds) is no session. Decisions are cached per
+ * (session, project) for at most cache_ttl, never past the session's
+ * expiry, and dropped at once by "session <sid>" and "members <project>"
+ * events (authcache.h: O(decisions dropped)). A check that was in flight
+ * when any invalidation arrived, or when the cache was switched, answers
+ * its request but is not cached: its Redis reads may predate the change.
+ * Redis unreachable means AUTH_UNAVAILABLE: private projects fail closed.
  *
  * Session ids are secrets: they are never logged, and never leave this
  * module except as Redis keys.
@@ -14,6 +17,7 @@
 #ifndef GW_AUTH_H
 #define GW_AUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/str.h"
@@ -51,8 +55,9 @@ void auth_cancel(struct auth_req *req);
  * cached decision and caches nothing until switched on again. */
 void auth_set_cache(struct auth *a, bool on);
 
-/* Invalidation events from the events channel ("session", "members"). */
-void auth_event(struct auth *a, const char *kind, const char *name);
+/* Invalidation events from the events channel ("session", "members").
+ * Returns false for any other kind. */
+bool auth_event(struct auth *a, const char *kind, const char *name);
 
 /* The value of the first cookie called `name` in the request's Cookie
  * fields (a slice into the head), or an empty slice. */

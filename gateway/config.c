@@ -122,6 +122,9 @@ static const struct key keys[] = {
 	{"redis", "reconnect_max", T_DURATION, "5s", 100, SEC(300),
 	 OFF(redis_reconnect_max_ms),
 	 "longest pause between reconnect attempts (backoff from 100ms)"},
+	{"redis", "ping_interval", T_DURATION, "1s", 100, SEC(60),
+	 OFF(redis_ping_interval_ms),
+	 "an idle connection is PINGed this often; no answer within command_timeout = down"},
 
 	{"redis", "password_file", T_SECRETFILE, "", 0, 0, OFF(redis_password),
 	 "read the AUTH password from this file (e.g. a mounted Kubernetes "
@@ -133,7 +136,7 @@ static const struct key keys[] = {
 	 "browsers without a session are sent here (?return_to=...); empty = 401"},
 	{"auth", "cache_ttl", T_DURATION, "2s", 0, SEC(60), OFF(auth_cache_ttl_ms),
 	 "how long an authorization decision is reused; revocations drop it at once"},
-	{"auth", "cache_max", T_UINT, "10000", 16, 10000000, OFF(auth_cache_max),
+	{"auth", "cache_max", T_UINT, "10000", 16, 1000000, OFF(auth_cache_max),
 	 "most cached decisions per worker"},
 
 	{"activator", "hold_timeout", T_DURATION, "30s", 100, SEC(600),

@@ -74,6 +74,7 @@ struct gw_config {
 	unsigned redis_connect_timeout_ms;
 	unsigned redis_command_timeout_ms;
 	unsigned redis_reconnect_max_ms;
+	unsigned redis_ping_interval_ms; /* heartbeat of idle connections */
 
 	/* [auth] */
 	char *auth_cookie;          /* platform session cookie name */

@@ -206,9 +206,25 @@ void conn_fail(struct conn *c, enum proxy_err err, const char *detail)
 	struct exchange *x = &c->x;
 	int status = proxy_errors[err].status;
 	enum gw_log_level lvl = status >= 500 ? GW_LOG_WARN : GW_LOG_INFO;
-	gw_log(lvl, "proxy", "%s %s: %s%s%s (%d)", c->peer_ip,
-	       x->host[0] ? x->host : "-", proxy_errors[err].text,
-	       detail ? ": " : "", detail ? detail : "", status);
+	/* Refusals of private projects and 503s while Redis is down: any
+	 * client can have as many as it likes, so the log gets a sample. */
+	bool refusal = err == PROXY_ERR_AUTH_LOGIN ||
+		       err == PROXY_ERR_AUTH_REQUIRED ||
+		       err == PROXY_ERR_AUTH_FORBIDDEN ||
+		       err == PROXY_ERR_AUTH_UNAVAILABLE ||
+		       err == PROXY_ERR_ROUTES_UNAVAILABLE;
+	unsigned dropped = 0;
+	if (lvl <= gw_log_threshold &&
+	    (!refusal || gw_ratelimit_allow(&c->px->refusal_rl, gw_now_ms(),
+					    &dropped))) {
+		char more[48] = "";
+		if (dropped)
+			snprintf(more, sizeof(more),
+				 " (%u similar line(s) suppressed)", dropped);
+		gw_log(lvl, "proxy", "%s %s: %s%s%s (%d)%s", c->peer_ip,
+		       x->host[0] ? x->host : "-", proxy_errors[err].text,
+		       detail ? ": " : "", detail ? detail : "", status, more);
+	}
 
 	bool body_pending = x->req_started ? !x->req_done
 					   : x->req.framing != HTTP1_BODY_NONE;
@@ -583,6 +599,8 @@ struct proxy *proxy_create(const struct proxy_params *p)
 	px->count_cb = p->count_cb;
 	px->count_arg = p->count_arg;
 	TAILQ_INIT(&px->conns);
+	px->refusal_rl.interval_ms = 10000;
+	px->refusal_rl.burst = 10;
 	px->scratch = evbuffer_new();
 	if (!px->scratch)
 		gw_oom(0);

@@ -16,6 +16,7 @@
 
 #include "body.h"
 #include "core/addr.h"
+#include "core/log.h"
 #include "hostname.h"
 #include "http1.h"
 #include "proxy.h"
@@ -169,6 +170,9 @@ struct proxy {
 	/* Parser output for one head at a time (header_max_count slots). */
 	struct http1_header *hdr_scratch;
 	struct proxy_stats stats;
+	/* Error-log lines for refusals any client can repeat at will (the
+	 * access log still has every one). */
+	struct gw_ratelimit refusal_rl;
 };
 
 /* proxy.c */

@@ -14,17 +14,29 @@
 #include "core/compat.h"
 
 #define BACKOFF_MIN_MS 100
+#define STABLE_MIN_MS 1000 /* up this long (or reconnect_max) resets backoff */
 #define TICK_MS 50
 
-enum rstate { R_DOWN, R_CONNECTING, R_HANDSHAKE, R_UP };
+enum rstate {
+	R_DOWN = 0,   /* no connection; the retry timer is armed */
+	R_CONNECTING, /* TCP connect in progress (deadline: connect_timeout) */
+	R_HANDSHAKE,  /* AUTH/SELECT/PING or SUBSCRIBE sent, not all answered */
+	R_UP,         /* the server answered: commands may be sent */
+};
+
+enum rcmd_kind {
+	RCMD_USER = 0,  /* the caller's command */
+	RCMD_HANDSHAKE, /* AUTH/SELECT/PING before up: failure kills the conn */
+	RCMD_HEARTBEAT, /* PING on an idle connection: failure kills the conn */
+};
 
 struct rcmd {
 	TAILQ_ENTRY(rcmd) link; /* in rconn.pending, in send order */
-	struct rconn *rc;       /* NULL once cancelled or the conn is gone */
-	rcmd_cb cb;
+	struct rconn *rc;       /* NULL once the conn is gone */
+	rcmd_cb cb;             /* NULL once cancelled or called */
 	void *arg;
 	uint64_t sent_ms;
-	bool internal;          /* AUTH/SELECT: failure kills the connection */
+	enum rcmd_kind kind;
 };
 TAILQ_HEAD(rcmd_list, rcmd);
 
@@ -35,9 +47,12 @@ struct rconn {
 	redisAsyncContext *ac;
 	enum rstate state;
 	uint64_t deadline_ms;   /* connect or handshake deadline */
-	unsigned backoff_ms;
-	bool ever_up, down_logged;
-	struct event *tick;     /* timeouts while connecting / commands out */
+	uint64_t up_since_ms;   /* when the state became R_UP */
+	uint64_t last_reply_ms; /* any reply or message: the peer is alive */
+	uint64_t hb_sent_ms;    /* subscriber heartbeat outstanding since; 0 */
+	unsigned backoff_ms;    /* pause before the next attempt */
+	bool down_logged;       /* "unreachable" said since the last up */
+	struct event *tick;     /* deadlines and heartbeats */
 	struct event *retry;    /* reconnect after backoff */
 	struct rcmd_list pending;
 	unsigned handshake_left;
@@ -45,14 +60,40 @@ struct rconn {
 
 static void start_connect(struct rconn *rc);
 
+static void arm(struct event *ev, uint64_t ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+	event_add(ev, &tv);
+}
+
+/* When to look again: soon while something waits for an answer, else when
+ * the connection has been idle for ping_interval. */
+static void arm_tick(struct rconn *rc)
+{
+	if (rc->state == R_DOWN) {
+		event_del(rc->tick);
+		return;
+	}
+	if (rc->state != R_UP || !TAILQ_EMPTY(&rc->pending) || rc->hb_sent_ms) {
+		arm(rc->tick, TICK_MS);
+		return;
+	}
+	uint64_t idle = gw_now_ms() - rc->last_reply_ms;
+	uint64_t in = idle >= rc->p.ping_interval_ms
+			      ? TICK_MS
+			      : rc->p.ping_interval_ms - idle;
+	arm(rc->tick, in < TICK_MS ? TICK_MS : in);
+}
+
 static void set_up(struct rconn *rc)
 {
 	rc->state = R_UP;
-	rc->backoff_ms = BACKOFF_MIN_MS;
+	rc->up_since_ms = rc->last_reply_ms = gw_now_ms();
+	rc->hb_sent_ms = 0;
 	rc->down_logged = false;
 	gw_log(GW_LOG_INFO, "redis", "%s: connected to %s%s", rc->name,
 	       rc->addr.text, rc->channel ? " (subscribed)" : "");
-	rc->ever_up = true;
+	arm_tick(rc);
 	if (rc->p.on_state)
 		rc->p.on_state(rc->p.arg, true);
 }
@@ -65,7 +106,16 @@ static void go_down(struct rconn *rc, const char *why)
 	if (rc->state == R_DOWN)
 		return;
 	bool was_up = rc->state == R_UP;
+	uint64_t now = gw_now_ms();
 	rc->state = R_DOWN;
+	rc->hb_sent_ms = 0;
+	/* Only a connection that stayed up a while earns a quick retry; one
+	 * that dies right after connecting keeps backing off. */
+	uint64_t stable = rc->p.reconnect_max_ms > STABLE_MIN_MS
+				  ? rc->p.reconnect_max_ms
+				  : STABLE_MIN_MS;
+	if (was_up && now - rc->up_since_ms >= stable)
+		rc->backoff_ms = BACKOFF_MIN_MS;
 	if (!rc->down_logged) {
 		gw_log(GW_LOG_WARN, "redis", "%s: %s unreachable: %s; retrying with backoff",
 		       rc->name, rc->addr.text, why);
@@ -90,9 +140,7 @@ static void go_down(struct rconn *rc, const char *why)
 		/* freed by reply_cb when hiredis lets go of it */
 	}
 	event_del(rc->tick);
-	struct timeval tv = {rc->backoff_ms / 1000,
-			     (rc->backoff_ms % 1000) * 1000};
-	event_add(rc->retry, &tv);
+	arm(rc->retry, rc->backoff_ms);
 	rc->backoff_ms *= 2;
 	if (rc->backoff_ms > rc->p.reconnect_max_ms)
 		rc->backoff_ms = rc->p.reconnect_max_ms;
@@ -110,46 +158,52 @@ static void reply_cb(redisAsyncContext *ac, void *r, void *priv)
 	if (rc) {
 		TAILQ_REMOVE(&rc->pending, c, link);
 		c->rc = NULL;
+		if (reply)
+			rc->last_reply_ms = gw_now_ms();
 	}
 	rcmd_cb cb = c->cb;
 	void *arg = c->arg;
-	bool internal = c->internal;
+	enum rcmd_kind kind = c->kind;
 	free(c);
-	if (internal) {
+	if (kind != RCMD_USER) {
 		if (!rc)
 			return;
 		if (!reply || reply->type == REDIS_REPLY_ERROR) {
 			go_down(rc, reply ? reply->str : "no reply");
 			return;
 		}
-		if (--rc->handshake_left == 0 && !rc->channel)
+		if (kind == RCMD_HANDSHAKE && --rc->handshake_left == 0 &&
+		    !rc->channel)
 			set_up(rc);
+		else if (rc->state == R_UP)
+			arm_tick(rc);
 		return;
 	}
+	/* rc is not touched after cb: the tick, still on its short period,
+	 * moves to the heartbeat period once nothing is outstanding. */
 	if (cb)
 		cb(arg, reply);
 }
 
 static struct rcmd *send_argv(struct rconn *rc, rcmd_cb cb, void *arg,
-			      bool internal, int argc, const char **argv,
+			      enum rcmd_kind kind, int argc, const char **argv,
 			      const size_t *argvlen)
 {
 	struct rcmd *c = gw_xcalloc(1, sizeof(*c));
 	c->rc = rc;
 	c->cb = cb;
 	c->arg = arg;
-	c->internal = internal;
+	c->kind = kind;
 	c->sent_ms = gw_now_ms();
 	if (redisAsyncCommandArgv(rc->ac, reply_cb, c, argc, argv, argvlen) !=
 	    REDIS_OK) {
 		free(c);
 		return NULL;
 	}
+	bool was_idle = TAILQ_EMPTY(&rc->pending);
 	TAILQ_INSERT_TAIL(&rc->pending, c, link);
-	if (!event_pending(rc->tick, EV_TIMEOUT, NULL)) {
-		struct timeval tv = {0, TICK_MS * 1000};
-		event_add(rc->tick, &tv);
-	}
+	if (was_idle)
+		arm(rc->tick, TICK_MS); /* the heartbeat wait may be far off */
 	return c;
 }
 
@@ -162,15 +216,34 @@ static void sub_cb(redisAsyncContext *ac, void *r, void *priv)
 	if (!rc || !reply || reply->type != REDIS_REPLY_ARRAY ||
 	    reply->elements < 3 || reply->element[0]->type != REDIS_REPLY_STRING)
 		return;
+	rc->last_reply_ms = gw_now_ms();
 	const char *kind = reply->element[0]->str;
-	if (strcmp(kind, "subscribe") == 0 && rc->state == R_HANDSHAKE) {
-		set_up(rc);
+	if (strcmp(kind, "subscribe") == 0) {
+		if (rc->state == R_HANDSHAKE && rc->handshake_left == 0) {
+			set_up(rc);
+		} else if (rc->state == R_UP) {
+			rc->hb_sent_ms = 0; /* the heartbeat's answer */
+			arm_tick(rc);
+		}
 	} else if (strcmp(kind, "message") == 0 &&
 		   reply->element[2]->type == REDIS_REPLY_STRING &&
 		   rc->p.on_message) {
 		rc->p.on_message(rc->p.arg, reply->element[2]->str,
 				 reply->element[2]->len);
 	}
+}
+
+/* The subscriber's heartbeat. PING would be the obvious probe, but
+ * hiredis 0.14 files the callback of any command sent in subscribed mode
+ * under sub.invalid and only takes it off again for a non-array reply,
+ * while PING's subscribed-mode reply is an array: one callback would pile
+ * up per heartbeat for the connection's life. SUBSCRIBE to the channel we
+ * already have is a no-op for the server, answered with the same
+ * confirmation, and hiredis just replaces the channel's entry. */
+static void send_sub(struct rconn *rc)
+{
+	const char *argv[] = {"SUBSCRIBE", rc->channel};
+	redisAsyncCommandArgv(rc->ac, sub_cb, NULL, 2, argv, NULL);
 }
 
 static void connect_cb(const redisAsyncContext *ac, int status)
@@ -190,22 +263,26 @@ static void connect_cb(const redisAsyncContext *ac, int status)
 	rc->handshake_left = 0;
 	if (rc->password) {
 		const char *argv[] = {"AUTH", rc->password};
-		if (send_argv(rc, NULL, NULL, true, 2, argv, NULL))
+		if (send_argv(rc, NULL, NULL, RCMD_HANDSHAKE, 2, argv, NULL))
 			rc->handshake_left++;
 	}
 	if (rc->p.db) {
 		char db[16];
 		snprintf(db, sizeof(db), "%u", rc->p.db);
 		const char *argv[] = {"SELECT", db};
-		if (send_argv(rc, NULL, NULL, true, 2, argv, NULL))
+		if (send_argv(rc, NULL, NULL, RCMD_HANDSHAKE, 2, argv, NULL))
 			rc->handshake_left++;
 	}
 	if (rc->channel) {
-		const char *argv[] = {"SUBSCRIBE", rc->channel};
-		redisAsyncCommandArgv(rc->ac, sub_cb, NULL, 2, argv, NULL);
-	} else if (rc->handshake_left == 0) {
-		set_up(rc);
+		send_sub(rc); /* up on its confirmation */
+		return;
 	}
+	/* Up only once the server has answered something. */
+	const char *argv[] = {"PING"};
+	if (send_argv(rc, NULL, NULL, RCMD_HANDSHAKE, 1, argv, NULL))
+		rc->handshake_left++;
+	else
+		go_down(rc, "cannot send PING");
 }
 
 static void disconnect_cb(const redisAsyncContext *ac, int status)
@@ -242,8 +319,7 @@ static void start_connect(struct rconn *rc)
 	redisLibeventAttach(ac, rc->p.base);
 	redisAsyncSetConnectCallback(ac, connect_cb);
 	redisAsyncSetDisconnectCallback(ac, disconnect_cb);
-	struct timeval tv = {0, TICK_MS * 1000};
-	event_add(rc->tick, &tv);
+	arm(rc->tick, TICK_MS);
 }
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -253,7 +329,8 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 	start_connect(arg);
 }
 
-/* Deadlines: connect, handshake, and the oldest outstanding command. */
+/* Deadlines (connect, handshake, oldest command, heartbeat) and
+ * heartbeats. */
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -263,18 +340,34 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	if ((rc->state == R_CONNECTING || rc->state == R_HANDSHAKE) &&
 	    now >= rc->deadline_ms) {
 		go_down(rc, rc->state == R_CONNECTING ? "connect timed out"
-						       : "handshake timed out");
+						       : "no answer to the handshake");
 		return;
 	}
 	struct rcmd *oldest = TAILQ_FIRST(&rc->pending);
 	if (oldest && now - oldest->sent_ms >= rc->p.command_timeout_ms) {
-		go_down(rc, "command timed out");
+		go_down(rc, oldest->kind == RCMD_HEARTBEAT ? "no answer to PING"
+							   : "command timed out");
 		return;
 	}
-	if (rc->state != R_UP || oldest) {
-		struct timeval tv = {0, TICK_MS * 1000};
-		event_add(rc->tick, &tv);
+	if (rc->hb_sent_ms && now - rc->hb_sent_ms >= rc->p.command_timeout_ms) {
+		go_down(rc, "no answer to the heartbeat");
+		return;
 	}
+	if (rc->state == R_UP && !oldest && !rc->hb_sent_ms &&
+	    now - rc->last_reply_ms >= rc->p.ping_interval_ms) {
+		if (rc->channel) {
+			send_sub(rc);
+			rc->hb_sent_ms = now;
+		} else {
+			const char *argv[] = {"PING"};
+			if (!send_argv(rc, NULL, NULL, RCMD_HEARTBEAT, 1, argv,
+				       NULL)) {
+				go_down(rc, "cannot send PING");
+				return;
+			}
+		}
+	}
+	arm_tick(rc);
 }
 
 struct rconn *rconn_create(const struct rconn_params *p)
@@ -291,6 +384,8 @@ struct rconn *rconn_create(const struct rconn_params *p)
 	rc->p.addr = &rc->addr;
 	if (rc->p.reconnect_max_ms < BACKOFF_MIN_MS)
 		rc->p.reconnect_max_ms = BACKOFF_MIN_MS;
+	if (rc->p.ping_interval_ms == 0)
+		rc->p.ping_interval_ms = 1000;
 	rc->backoff_ms = BACKOFF_MIN_MS;
 	TAILQ_INIT(&rc->pending);
 	rc->tick = evtimer_new(p->base, tick_cb, rc);
@@ -311,19 +406,32 @@ struct rcmd *rconn_command(struct rconn *rc, rcmd_cb cb, void *arg, int argc,
 {
 	if (!rconn_up(rc) || rc->channel)
 		return NULL;
-	return send_argv(rc, cb, arg, false, argc, argv, argvlen);
+	return send_argv(rc, cb, arg, RCMD_USER, argc, argv, argvlen);
 }
 
 struct rcmd *rconn_commandv(struct rconn *rc, rcmd_cb cb, void *arg, ...)
 {
-	const char *argv[16];
+	const char *argv[RCONN_ARGV_MAX];
 	int argc = 0;
+	bool too_many = false;
 	va_list ap;
 	va_start(ap, arg);
 	const char *s;
-	while ((s = va_arg(ap, const char *)) && argc < 16)
+	while ((s = va_arg(ap, const char *))) {
+		if (argc == RCONN_ARGV_MAX) {
+			too_many = true;
+			break;
+		}
 		argv[argc++] = s;
+	}
 	va_end(ap);
+	if (too_many || argc == 0) {
+		gw_log(GW_LOG_ERROR, "redis",
+		       "%s: %s command with %s arguments not sent (bug)",
+		       rc->name, argc ? argv[0] : "empty",
+		       too_many ? "too many" : "no");
+		return NULL;
+	}
 	return rconn_command(rc, cb, arg, argc, argv, NULL);
 }
 

@@ -2,19 +2,27 @@
  * itself connected.
  *
  * hiredis async with its libevent adapter: no call here ever blocks. The
- * connection authenticates (AUTH) and selects its database before it
- * reports itself up; after a failure it reconnects with exponential backoff
- * (100 ms doubling to reconnect_max), logging one line per change of state,
- * never one per attempt.
+ * connection authenticates (AUTH), selects its database and gets an answer
+ * from the server (PING; a subscriber: the SUBSCRIBE confirmation) before it
+ * reports itself up: a TCP connect alone proves nothing, since the kernel
+ * completes it for a stopped (SIGSTOP) or wedged server too. After a
+ * failure it reconnects with exponential backoff (100 ms doubling to
+ * reconnect_max); the backoff starts again from 100 ms only once a
+ * connection has stayed up for reconnect_max (at least 1 s). One log line
+ * per change of state, never one per attempt.
  *
  * hiredis 0.14 has no command timeout, so this module keeps one: replies
  * come back in order, so when the oldest outstanding command is older than
  * command_timeout the connection is declared dead, every outstanding
- * command fails, and the reconnect cycle starts.
+ * command fails, and the reconnect cycle starts. A connection that has
+ * seen no reply for ping_interval sends a heartbeat (PING; a subscriber
+ * re-sends its SUBSCRIBE, see redis.c) under the same timeout, so a dead
+ * peer is noticed within ping_interval + command_timeout without traffic.
  *
  * Ownership: rconn_command() calls cb exactly once (reply, or NULL on
  * failure) unless the caller cancels first with rcmd_cancel(); the reply is
- * hiredis's and valid only during the callback. A subscriber connection
+ * hiredis's and valid only during the callback. A callback must not
+ * destroy the rconn (rconn_destroy is for its owner, outside callbacks). A subscriber connection
  * (rconn_params.channel set) SUBSCRIBEs on every connect and delivers each
  * message to on_message; it is up only once the subscription is confirmed.
  */
@@ -39,6 +47,7 @@ struct rconn_params {
 	unsigned connect_timeout_ms;
 	unsigned command_timeout_ms;
 	unsigned reconnect_max_ms;
+	unsigned ping_interval_ms; /* heartbeat when idle; 0: 1 s */
 	const char *name;         /* for log lines: "routes", "events" */
 	const char *channel;      /* subscriber connection: channel, or NULL */
 	/* State changes: up = ready for commands (subscribed). */
@@ -60,8 +69,14 @@ bool rconn_up(const struct rconn *rc);
 struct rcmd *rconn_command(struct rconn *rc, rcmd_cb cb, void *arg, int argc,
 			   const char **argv, const size_t *argvlen);
 
-/* Convenience for string arguments, NULL-terminated list. */
-struct rcmd *rconn_commandv(struct rconn *rc, rcmd_cb cb, void *arg, ...);
+/* Most arguments rconn_commandv() takes. */
+#define RCONN_ARGV_MAX 16
+
+/* Convenience for string arguments, NULL-terminated list of at most
+ * RCONN_ARGV_MAX. A longer list is a bug in the caller: it is logged and
+ * nothing is sent (returns NULL, cb not called), never sent cut short. */
+struct rcmd *rconn_commandv(struct rconn *rc, rcmd_cb cb, void *arg, ...)
+	__attribute__((sentinel));
 
 /* The callback will not be called; the handle is freed when the reply
  * (or the failure) arrives. */

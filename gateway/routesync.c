@@ -1,5 +1,7 @@
 /* routesync.c - Redis -> route table replication. */
+#include <event2/event.h>
 #include <hiredis/hiredis.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +9,8 @@
 #include "hostname.h"
 #include "redis.h"
 #include "routes.h"
+#include "routespec.h"
+#include "core/dnsname.h"
 #include "routesync.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -16,12 +20,18 @@
 #define ROUTE_KEY "gw:route:"
 #define ROUTES_SET "gw:routes"
 
+_Static_assert(ROUTESPEC_PROJECT_MAX < ROUTE_PROJECT_MAX,
+	       "a valid project id fits struct route");
+
 struct routesync {
 	struct routesync_params p;
 	struct rconn *cmd, *sub;
+	struct event *retry;  /* re-runs a resync Redis could not answer */
+	struct gw_ratelimit rl; /* warnings about what Redis holds or sends */
 	unsigned epoch;       /* bumped on every (re)start of a resync */
 	size_t outstanding;   /* HGETALLs of the running resync */
-	bool resync_failed;
+	size_t refused;       /* routes the running resync refused */
+	bool resync_failed;   /* some reply of this resync was an error */
 	bool authoritative;
 };
 
@@ -32,6 +42,28 @@ struct fetch {
 	char host[HOSTNAME_MAX];
 };
 
+/* Warnings caused by data in Redis or on the events channel: anyone who
+ * can PUBLISH could otherwise fill the log. */
+static void rs_warn(struct routesync *rs, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void rs_warn(struct routesync *rs, const char *fmt, ...)
+{
+	unsigned dropped = 0;
+	if (GW_LOG_WARN > gw_log_threshold ||
+	    !gw_ratelimit_allow(&rs->rl, gw_now_ms(), &dropped))
+		return;
+	char line[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (dropped)
+		gw_log(GW_LOG_WARN, "routes", "%s (%u similar line(s) suppressed)",
+		       line, dropped);
+	else
+		gw_log(GW_LOG_WARN, "routes", "%s", line);
+}
+
 static bool field_is(const redisReply *r, const char *name)
 {
 	return r->type == REDIS_REPLY_STRING && strlen(name) == r->len &&
@@ -40,67 +72,148 @@ static bool field_is(const redisReply *r, const char *name)
 
 static char *dup_reply(const redisReply *r)
 {
-	return r->len ? gw_xstrndup(r->str, r->len) : NULL;
+	return gw_xstrndup(r->str, r->len);
 }
 
-/* A route from an HGETALL reply (flat field/value array). */
-static struct route *parse_route(const char *host, const redisReply *r)
+/* "field 'value'" for a refusal line, the value escaped and cut short. */
+static void why_value(char *err, size_t errlen, const char *field,
+		      const redisReply *v, const char *rule)
+{
+	char val[80];
+	gw_log_escape(val, sizeof(val), v->str, v->len > 64 ? 64 : v->len);
+	snprintf(err, errlen, "%s '%s%s' %s", field, val,
+		 v->len > 64 ? "..." : "", rule);
+}
+
+/* A Kubernetes name field: a DNS-1123 label, or the route is refused. */
+/* A Kubernetes name: a DNS-1123 label, or (Deployments) a subdomain. */
+static bool name_field(char **dst, const redisReply *v, const char *field,
+		       bool subdomain, char *err, size_t errlen)
+{
+	if (subdomain ? !gw_dns_subdomain(v->str, v->len)
+		      : !gw_dns_label(v->str, v->len)) {
+		why_value(err, errlen, field, v,
+			  subdomain ? "is not a DNS-1123 subdomain"
+				    : "is not a DNS-1123 label");
+		return false;
+	}
+	free(*dst);
+	*dst = dup_reply(v);
+	return true;
+}
+
+static bool upstream_field(struct route *rt, const redisReply *v, char *err,
+			   size_t errlen)
+{
+	char *list = dup_reply(v), *save = NULL;
+	bool ok = true;
+	for (char *t = strtok_r(list, ", ", &save); t && ok;
+	     t = strtok_r(NULL, ", ", &save)) {
+		struct gw_addr a;
+		const char *aerr = NULL;
+		if (rt->naddrs == ROUTESPEC_UPSTREAMS_MAX) {
+			snprintf(err, errlen, "upstream has more than %d addresses",
+				 ROUTESPEC_UPSTREAMS_MAX);
+			ok = false;
+		} else if (gw_addr_parse(t, &a, &aerr) != 0) {
+			char val[80];
+			gw_log_escape(val, sizeof(val), t, strlen(t));
+			snprintf(err, errlen, "upstream '%s': %s", val, aerr);
+			ok = false;
+		} else {
+			rt->addrs = gw_xrealloc(rt->addrs,
+						(rt->naddrs + 1) * sizeof(a));
+			rt->addrs[rt->naddrs++] = a;
+		}
+	}
+	free(list);
+	return ok;
+}
+
+/* A route from an HGETALL reply (flat field/value array), or NULL with the
+ * reason in err when a field holds something the gateway must not act on.
+ * Unknown fields are ignored (newer writers may add some). */
+static struct route *parse_route(const char *host, const redisReply *r,
+				 char *err, size_t errlen)
 {
 	struct route *rt = route_new(host);
-	for (size_t i = 0; i + 1 < r->elements; i += 2) {
+	bool ok = true, has_project = false, has_vis = false;
+	unsigned long n;
+	for (size_t i = 0; ok && i + 1 < r->elements; i += 2) {
 		const redisReply *k = r->element[i], *v = r->element[i + 1];
 		if (v->type != REDIS_REPLY_STRING)
 			continue;
-		if (field_is(k, "project") && v->len &&
-		    v->len < sizeof(rt->project)) {
+		if (field_is(k, "project")) {
+			has_project = true;
+			if (!routespec_project(v->str, v->len)) {
+				why_value(err, errlen, "project", v,
+					  "is not 1-63 of [a-z0-9_-]");
+				ok = false;
+				break;
+			}
 			memcpy(rt->project, v->str, v->len);
 			rt->project[v->len] = '\0';
 		} else if (field_is(k, "visibility")) {
 			/* Anything but an explicit "public" is private: a
 			 * typo must not open a project. */
+			has_vis = true;
 			rt->private_ = !(v->len == 6 &&
 					 memcmp(v->str, "public", 6) == 0);
 		} else if (field_is(k, "upstream")) {
-			char *list = dup_reply(v), *save = NULL;
-			for (char *t = list ? strtok_r(list, ", ", &save) : NULL;
-			     t; t = strtok_r(NULL, ", ", &save)) {
-				struct gw_addr a;
-				const char *err = NULL;
-				if (gw_addr_parse(t, &a, &err) != 0) {
-					gw_log(GW_LOG_WARN, "routes",
-					       "%s: upstream '%s' ignored: %s",
-					       host, t, err);
-					continue;
-				}
-				rt->addrs = gw_xrealloc(
-					rt->addrs, (rt->naddrs + 1) * sizeof(a));
-				rt->addrs[rt->naddrs++] = a;
-			}
-			free(list);
+			ok = upstream_field(rt, v, err, errlen);
 		} else if (field_is(k, "namespace")) {
-			free(rt->namespace_);
-			rt->namespace_ = dup_reply(v);
+			ok = name_field(&rt->namespace_, v, "namespace", false, err,
+					 errlen);
 		} else if (field_is(k, "deployment")) {
-			free(rt->deployment);
-			rt->deployment = dup_reply(v);
+			ok = name_field(&rt->deployment, v, "deployment", true, err,
+					 errlen);
 		} else if (field_is(k, "service")) {
-			free(rt->service);
-			rt->service = dup_reply(v);
+			ok = name_field(&rt->service, v, "service", false, err,
+					 errlen);
 		} else if (field_is(k, "port")) {
-			rt->port = (unsigned)strtoul(v->str, NULL, 10);
+			ok = routespec_uint(v->str, v->len, 1, 65535, &n);
+			if (ok)
+				rt->port = (unsigned)n;
+			else
+				why_value(err, errlen, "port", v, "is not 1-65535");
 		} else if (field_is(k, "idle_timeout")) {
-			rt->idle_timeout_s = (unsigned)strtoul(v->str, NULL, 10);
+			ok = routespec_uint(v->str, v->len, 0,
+					    ROUTESPEC_IDLE_MAX, &n);
+			if (ok)
+				rt->idle_timeout_s = (unsigned)n;
+			else
+				why_value(err, errlen, "idle_timeout", v,
+					  "is not 0-2592000 (seconds)");
 		} else if (field_is(k, "max_replicas")) {
-			/* 1-1000 (gatewayctl's range); anything else: default */
-			unsigned long m = strtoul(v->str, NULL, 10);
-			rt->max_replicas = m >= 1 && m <= 1000 ? (unsigned)m : 0;
+			ok = routespec_uint(v->str, v->len, 1, 1000, &n);
+			if (ok)
+				rt->max_replicas = (unsigned)n;
+			else
+				why_value(err, errlen, "max_replicas", v,
+					  "is not 1-1000");
 		}
 	}
+	/* Without a project field the id is the host's first label, which
+	 * must then be a valid id itself: never a silently cut one. */
+	if (ok && !has_project &&
+	    !routespec_project(host, strcspn(host, "."))) {
+		snprintf(err, errlen, "no project field, and the first label "
+				      "is not a valid project id");
+		ok = false;
+	}
+	/* The Service defaults to the Deployment's name, which can then only
+	 * be one with no dots (Service names are labels). */
+	if (ok && rt->deployment && !rt->service &&
+	    !gw_dns_label(rt->deployment, strlen(rt->deployment))) {
+		snprintf(err, errlen, "deployment '%s' cannot name the Service: "
+				      "set the service field", rt->deployment);
+		ok = false;
+	}
+	if (!ok) {
+		route_free(rt);
+		return NULL;
+	}
 	/* A hash without a visibility field is private too (fail closed). */
-	bool has_vis = false;
-	for (size_t i = 0; i + 1 < r->elements; i += 2)
-		if (field_is(r->element[i], "visibility"))
-			has_vis = true;
 	if (!has_vis)
 		rt->private_ = true;
 	return rt;
@@ -115,15 +228,44 @@ static void set_authoritative(struct routesync *rs, bool on)
 		rs->p.on_sync(rs->p.arg, on);
 }
 
+/* Try the full resync again later: Redis answered, but with an error. */
+static void schedule_retry(struct routesync *rs)
+{
+	if (event_pending(rs->retry, EV_TIMEOUT, NULL))
+		return;
+	unsigned ms = rs->p.cfg->redis_reconnect_max_ms;
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	event_add(rs->retry, &tv);
+}
+
 static void resync_step_done(struct routesync *rs)
 {
-	if (rs->outstanding > 0 || rs->resync_failed)
+	if (rs->outstanding > 0)
+		return;
+	if (rs->resync_failed) {
+		schedule_retry(rs); /* a no-op until the connection is back */
+		return;
+	}
+	/* Invalidations might have been missed since the subscriber fell;
+	 * its reconnect starts another resync. */
+	if (!rconn_up(rs->sub))
 		return;
 	size_t dropped = routes_sync_end(rs->p.routes);
 	set_authoritative(rs, true);
 	gw_log(GW_LOG_INFO, "routes",
-	       "in sync with Redis: %zu route(s), %zu dropped",
-	       routes_dynamic_count(rs->p.routes), dropped);
+	       "in sync with Redis: %zu route(s), %zu dropped, %zu refused",
+	       routes_dynamic_count(rs->p.routes), dropped, rs->refused);
+}
+
+/* A host's route is not served: removed (404, or 503 while not in sync,
+ * as for a host with no route at all). */
+static void refuse(struct routesync *rs, const struct fetch *f,
+		   const char *why)
+{
+	rs_warn(rs, "route %s refused, not served: %s", f->host, why);
+	routes_remove(rs->p.routes, f->host);
+	if (f->epoch)
+		rs->refused++;
 }
 
 static void fetch_cb(void *arg, redisReply *r)
@@ -137,37 +279,54 @@ static void fetch_cb(void *arg, redisReply *r)
 	}
 	if (for_resync)
 		rs->outstanding--;
-	if (!r || r->type != REDIS_REPLY_ARRAY) {
-		/* The connection failed (its down handler restarts the
-		 * resync) or the key has a wrong type: skip it. */
-		if (!r && for_resync)
+	if (!r) {
+		/* The connection failed: its down handler takes authority
+		 * away, and a resync follows the reconnect. */
+		if (for_resync)
 			rs->resync_failed = true;
-		else if (r)
-			gw_log(GW_LOG_WARN, "routes",
-			       "%s%s is not a hash; ignored", ROUTE_KEY, f->host);
-		free(f);
-		return;
-	}
-	if (r->elements == 0)
+	} else if (r->type == REDIS_REPLY_ERROR &&
+		   strncmp(r->str, "WRONGTYPE", 9) != 0) {
+		/* Redis could not say (LOADING, OOM, ACL...): this host's
+		 * route is unknown, so the table is not complete. */
+		rs_warn(rs, "reading route %s: %s", f->host, r->str);
+		if (for_resync) {
+			rs->resync_failed = true;
+		} else {
+			set_authoritative(rs, false);
+			schedule_retry(rs);
+		}
+	} else if (r->type != REDIS_REPLY_ARRAY) {
+		refuse(rs, f, ROUTE_KEY "<host> is not a hash");
+	} else if (r->elements == 0) {
 		routes_remove(rs->p.routes, f->host);
-	else
-		routes_put(rs->p.routes, parse_route(f->host, r));
+	} else {
+		char why[256];
+		struct route *rt = parse_route(f->host, r, why, sizeof(why));
+		if (rt)
+			routes_put(rs->p.routes, rt);
+		else
+			refuse(rs, f, why);
+	}
+	bool step = for_resync;
 	free(f);
-	if (for_resync)
+	if (step)
 		resync_step_done(rs);
 }
 
+enum fetch_res { FETCH_SENT, FETCH_BAD_HOST, FETCH_NOT_SENT };
+
 /* Read one host's route; epoch 0 for event-driven reads. */
-static bool fetch(struct routesync *rs, const char *host, size_t len,
-		  unsigned epoch)
+static enum fetch_res fetch(struct routesync *rs, const char *host, size_t len,
+			    unsigned epoch)
 {
 	struct fetch *f = gw_xcalloc(1, sizeof(*f));
 	const char *err = NULL;
 	if (hostname_normalize(gw_str_make(host, len), f->host, &err) != 0) {
-		gw_log(GW_LOG_WARN, "routes", "host '%.*s' in Redis ignored: %s",
-		       (int)(len > 200 ? 200 : len), host, err);
+		char h[220];
+		gw_log_escape(h, sizeof(h), host, len > 200 ? 200 : len);
+		rs_warn(rs, "host '%s' in Redis ignored: %s", h, err);
 		free(f);
-		return false;
+		return FETCH_BAD_HOST;
 	}
 	f->rs = rs;
 	f->epoch = epoch;
@@ -175,28 +334,50 @@ static bool fetch(struct routesync *rs, const char *host, size_t len,
 	snprintf(key, sizeof(key), ROUTE_KEY "%s", f->host);
 	if (!rconn_commandv(rs->cmd, fetch_cb, f, "HGETALL", key, NULL)) {
 		free(f);
-		return false;
+		return FETCH_NOT_SENT;
 	}
-	return true;
+	return FETCH_SENT;
 }
 
 static void members_cb(void *arg, redisReply *r)
 {
 	struct routesync *rs = arg;
-	if (!r || r->type != REDIS_REPLY_ARRAY) {
-		rs->resync_failed = true;
+	if (!r) {
+		rs->resync_failed = true; /* resync again after the reconnect */
+		return;
+	}
+	if (r->type != REDIS_REPLY_ARRAY) {
+		/* Not a set, or an error: keep the table as it is (not
+		 * authoritative: unknown hosts get 503) and ask again. */
+		rs_warn(rs, "SMEMBERS " ROUTES_SET ": %s; last known routes kept, "
+			    "retrying in %u ms",
+			r->type == REDIS_REPLY_ERROR ? r->str : "not a set",
+			rs->p.cfg->redis_reconnect_max_ms);
+		schedule_retry(rs);
 		return;
 	}
 	rs->epoch++;
 	if (rs->epoch == 0)
 		rs->epoch = 1;
 	rs->outstanding = 0;
+	rs->refused = 0;
+	rs->resync_failed = false;
 	routes_sync_begin(rs->p.routes);
 	for (size_t i = 0; i < r->elements; i++) {
 		const redisReply *e = r->element[i];
-		if (e->type == REDIS_REPLY_STRING &&
-		    fetch(rs, e->str, e->len, rs->epoch))
+		if (e->type != REDIS_REPLY_STRING)
+			continue;
+		switch (fetch(rs, e->str, e->len, rs->epoch)) {
+		case FETCH_SENT:
 			rs->outstanding++;
+			break;
+		case FETCH_BAD_HOST:
+			rs->refused++;
+			break;
+		case FETCH_NOT_SENT:
+			rs->resync_failed = true;
+			break;
+		}
 	}
 	resync_step_done(rs);
 }
@@ -205,8 +386,18 @@ static void start_resync(struct routesync *rs)
 {
 	if (!rconn_up(rs->cmd) || !rconn_up(rs->sub))
 		return;
+	event_del(rs->retry);
 	rs->resync_failed = false;
-	rconn_commandv(rs->cmd, members_cb, rs, "SMEMBERS", ROUTES_SET, NULL);
+	if (!rconn_commandv(rs->cmd, members_cb, rs, "SMEMBERS", ROUTES_SET,
+			    NULL))
+		schedule_retry(rs);
+}
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	start_resync(arg);
 }
 
 static void state_cb(void *arg, bool up)
@@ -224,35 +415,49 @@ static void state_cb(void *arg, bool up)
 	start_resync(rs);
 }
 
+/* One message on the events channel. Malformed messages are logged
+ * (rate-limited) and ignored: they say nothing about the table, so they
+ * cost no authority. Only a re-read we could not send does. */
 static void message_cb(void *arg, const char *msg, size_t len)
 {
 	struct routesync *rs = arg;
 	const char *sp = memchr(msg, ' ', len);
-	if (!sp)
-		return;
-	size_t klen = (size_t)(sp - msg), nlen = len - klen - 1;
-	if (klen == 5 && memcmp(msg, "route", 5) == 0) {
-		if (!fetch(rs, sp + 1, nlen, 0)) {
-			/* We could not ask: the table may now be wrong until
-			 * the next resync. */
+	size_t klen = sp ? (size_t)(sp - msg) : len;
+	size_t nlen = sp ? len - klen - 1 : 0;
+	if (sp && klen == 5 && memcmp(msg, "route", 5) == 0) {
+		if (fetch(rs, sp + 1, nlen, 0) == FETCH_NOT_SENT) {
+			/* The table may now be wrong until a resync. */
 			set_authoritative(rs, false);
+			schedule_retry(rs);
 		}
 		return;
 	}
-	if (rs->p.on_event && klen < 32 && nlen < 512) {
-		char kind[32], name[512];
-		memcpy(kind, msg, klen);
-		kind[klen] = '\0';
+	char kind[32];
+	gw_log_escape(kind, sizeof(kind), msg, klen > 24 ? 24 : klen);
+	if (sp && nlen > 0 && klen < sizeof(kind) && nlen < 512 &&
+	    rs->p.on_event) {
+		char k[32], name[512];
+		memcpy(k, msg, klen);
+		k[klen] = '\0';
 		memcpy(name, sp + 1, nlen);
 		name[nlen] = '\0';
-		rs->p.on_event(rs->p.arg, kind, name);
+		if (rs->p.on_event(rs->p.arg, k, name))
+			return;
 	}
+	/* The name is not logged: it may be a session id. */
+	rs_warn(rs, "event '%s' (%zu bytes) on " EVENTS_CHANNEL " ignored: "
+		    "expected 'route|session|members <name>'", kind, len);
 }
 
 struct routesync *routesync_create(const struct routesync_params *p)
 {
 	struct routesync *rs = gw_xcalloc(1, sizeof(*rs));
 	rs->p = *p;
+	rs->rl.interval_ms = 10000;
+	rs->rl.burst = 10;
+	rs->retry = evtimer_new(p->base, retry_cb, rs);
+	if (!rs->retry)
+		gw_oom(0);
 	const struct gw_config *cfg = p->cfg;
 	struct rconn_params rp = {
 		.base = p->base,
@@ -262,6 +467,7 @@ struct routesync *routesync_create(const struct routesync_params *p)
 		.connect_timeout_ms = cfg->redis_connect_timeout_ms,
 		.command_timeout_ms = cfg->redis_command_timeout_ms,
 		.reconnect_max_ms = cfg->redis_reconnect_max_ms,
+		.ping_interval_ms = cfg->redis_ping_interval_ms,
 		.name = "commands",
 		.on_state = state_cb,
 		.arg = rs,
@@ -290,5 +496,6 @@ void routesync_destroy(struct routesync *rs)
 		return;
 	rconn_destroy(rs->sub);
 	rconn_destroy(rs->cmd);
+	event_free(rs->retry);
 	free(rs);
 }

@@ -10,7 +10,15 @@
  *
  * While either connection is down the table is kept as it was
  * (stale-if-error) and routesync_authoritative() is false: a host missing
- * from the table may exist, so the proxy answers 503, not 404.
+ * from the table may exist, so the proxy answers 503, not 404. A resync
+ * that Redis answers with an error (gw:routes not a set, LOADING, ...) is
+ * retried every reconnect_max, the table kept meanwhile.
+ *
+ * What Redis holds is checked (routespec.h): a route hash with a field the
+ * gateway must not act on, or a key that is not a hash, is refused: logged
+ * and not served, exactly like a host without a route. Malformed events
+ * are logged and ignored; warnings from both are rate-limited, since
+ * anyone who may PUBLISH could otherwise fill the log.
  */
 #ifndef GW_ROUTESYNC_H
 #define GW_ROUTESYNC_H
@@ -29,8 +37,9 @@ struct routesync_params {
 	const struct gw_config *cfg; /* redis_addr must be set */
 	struct routes *routes;       /* updated in place; not owned */
 	/* Other events ("session <sid>", "members <project>"): kind and
-	 * name, NUL-terminated, valid during the call. */
-	void (*on_event)(void *arg, const char *kind, const char *name);
+	 * name, NUL-terminated, valid during the call. Returns false for an
+	 * event it does not know (routesync logs it, rate-limited). */
+	bool (*on_event)(void *arg, const char *kind, const char *name);
 	/* The table became authoritative (true) or stopped being (false):
 	 * while false, invalidations may be missed, so no cache is safe. */
 	void (*on_sync)(void *arg, bool in_sync);

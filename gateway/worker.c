@@ -56,11 +56,10 @@ static void supervisor_lost(void *arg)
 }
 
 /* Invalidations other than routes, from the events channel. */
-static void event_cb(void *arg, const char *kind, const char *name)
+static bool event_cb(void *arg, const char *kind, const char *name)
 {
 	struct worker *w = arg;
-	if (w->auth)
-		auth_event(w->auth, kind, name);
+	return w->auth && auth_event(w->auth, kind, name);
 }
 
 static void sync_cb(void *arg, bool in_sync)

@@ -170,3 +170,112 @@ def test_x_forwarded_host_to_public_reaches_only_public(world, backend):
     assert r.status == 200
     sent = dict((k.lower(), v) for k, v in json.loads(body)["headers"])
     assert sent["host"] == PUB and sent["x-forwarded-host"] == PUB
+
+
+def test_refusals_are_rate_limited_in_the_error_log(world):
+    """401/403/302 and the 503s of a private project while Redis is down
+    are one line each in the access log, a sample in the error log."""
+    g = world
+    for _ in range(40):
+        assert status(g, PRIV) == 401
+        assert status(g, PRIV, "gw_session=bob-sid") == 403
+    world.redis.stop()
+    gwtest.wait_for(lambda: status(g, PRIV, f"gw_session={SID}") == 503, timeout=5)
+    for _ in range(40):
+        assert status(g, PRIV, f"gw_session={SID}") == 503
+        assert status(g, "app-unknown7.apps.test") == 503
+    err = [l for l in g.stderr().splitlines() if " proxy[" in l]
+    refusals = [l for l in err if any(t in l for t in (
+        "not signed in", "not a member", "cannot check authorization",
+        "unknown host while Redis"))]
+    assert 10 <= len(refusals) <= 25, len(refusals)
+    assert sum(1 for l in g.access_lines() if " 401 " in l or " 403 " in l) >= 80
+
+
+def _raw(world, req):
+    return world.raw((req + "Connection: close\r\n\r\n").encode())
+
+
+@pytest.mark.parametrize("target", [
+    "/../echo", "/./echo", "//echo", "///echo", "/%2e%2e/echo", "/%2E%2E%2Fecho",
+    "/%2F%2Fecho", "/echo%2F..%2F..%2F", "/.%2e/echo", "/..%5cecho", "/echo/..;/",
+    "/_gateway/wake", "/_gateway/wake?x=1", "/%5f%67ateway/wake", "*",
+    f"http://{PRIV}/../echo", f"HTTP://{PRIV.upper()}//echo", f"https://{PRIV}/echo",
+    f"http://{PRIV}:80/echo", f"http://{PRIV}.:80/echo",
+])
+@pytest.mark.parametrize("who", ["no cookie", "non-member"])
+def test_path_tricks_never_open_a_private_project(world, backend, target, who):
+    before = backend.stats()["requests"]
+    cookie = "" if who == "no cookie" else "Cookie: gw_session=bob-sid\r\n"
+    for method in ("GET", "OPTIONS", "HEAD", "POST"):
+        body = "Content-Length: 0\r\n" if method == "POST" else ""
+        resp = _raw(world, f"{method} {target} HTTP/1.1\r\nHost: {PRIV}\r\n{cookie}{body}")
+        st = gwtest.status_of(resp)
+        assert st in (400, 401, 403), (method, target, resp[:300])
+    # + 1: the /stats request itself
+    assert backend.stats()["requests"] == before + 1, "a refused request reached the app"
+
+
+def test_absolute_form_with_another_host_goes_there_not_to_private(world, backend):
+    # The target's authority wins over Host: PUB answers, as PUB; PRIV is
+    # neither opened nor told anything.
+    resp = _raw(world, f"GET http://{PUB}/echo HTTP/1.1\r\nHost: {PRIV}\r\n")
+    assert gwtest.status_of(resp) == 200
+    body = json.loads(resp.split(b"\r\n\r\n", 1)[1])
+    assert dict((k.lower(), v) for k, v in body["headers"])["host"] == PUB
+    # and the other way round, a private target behind a public Host
+    for t in (f"http://{PRIV}/echo", f"http://{PRIV.upper()}:80/echo"):
+        resp = _raw(world, f"GET {t} HTTP/1.1\r\nHost: {PUB}\r\n")
+        assert gwtest.status_of(resp) == 401, resp[:200]
+    resp = _raw(world, f"OPTIONS * HTTP/1.1\r\nHost: {PRIV}\r\n")
+    assert gwtest.status_of(resp) in (400, 401), resp[:200]
+
+
+def _location(resp):
+    head = resp.split(b"\r\n\r\n")[0].decode("latin-1")
+    locs = [l.split(":", 1)[1].strip() for l in head.split("\r\n")[1:]
+            if l.lower().startswith("location:")]
+    assert len(locs) == 1, head
+    return locs[0]
+
+
+@pytest.mark.parametrize("target", [
+    "//evil.example/x", "/\\evil.example", "/%2F%2Fevil.example", "/%5C%5Cevil.example",
+    "/@evil.example", "/x@evil.example/", "/%40evil.example", "/x?return_to=https://evil.example",
+    "/x?next=//evil.example&return_to=%2F%2Fevil.example", "/%0d%0aLocation:%20https://evil.example",
+    "/%0aSet-Cookie:%20a=b", "/x#@evil.example", "/.evil.example", "/:@evil.example",
+    "/javascript:alert(1)", "/" + "a" * 3000, f"http://{PRIV}//evil.example/",
+    f"http://{PRIV}:80/x?y=//evil.example",
+])
+@pytest.mark.parametrize("extra", [
+    "", "X-Forwarded-Host: evil.example\r\n", "X-Forwarded-Proto: javascript\r\n",
+    "Forwarded: host=evil.example;proto=https\r\n", "X-Original-URL: //evil.example/\r\n",
+])
+def test_return_to_only_points_back_here(world, target, extra):
+    resp = _raw(world, f"GET {target} HTTP/1.1\r\nHost: {PRIV}\r\nAccept: text/html\r\n{extra}")
+    st = gwtest.status_of(resp)
+    assert st in (302, 400, 431), resp[:300]
+    if st != 302:
+        return
+    loc = _location(resp)
+    assert not any(ch in loc for ch in "\r\n\t "), loc
+    assert loc.startswith("https://login.apps.test/login?return_to="), loc
+    q = urllib.parse.parse_qs(urllib.parse.urlsplit(loc).query)
+    assert list(q) == ["return_to"] and len(q["return_to"]) == 1, q
+    back = urllib.parse.urlsplit(q["return_to"][0])
+    assert back.scheme in ("http", "https"), back
+    assert back.hostname.rstrip(".") == PRIV, back
+    assert back.username is None and back.password is None, back
+    assert back.netloc.lower().split(":")[0].rstrip(".") == PRIV, back
+    # a browser resolving it against our origin lands on our host too
+    joined = urllib.parse.urljoin(f"http://{PRIV}/", q["return_to"][0])
+    assert urllib.parse.urlsplit(joined).hostname.rstrip(".") == PRIV, joined
+
+
+@pytest.mark.parametrize("host", [f"{PRIV}:80", PRIV.upper(), f"{PRIV}.", f"{PRIV}.:8080"])
+def test_return_to_keeps_the_host_as_asked(world, host):
+    resp = _raw(world, f"GET /a?b=c HTTP/1.1\r\nHost: {host}\r\nAccept: text/html\r\n")
+    assert gwtest.status_of(resp) == 302
+    back = urllib.parse.urlsplit(urllib.parse.parse_qs(
+        urllib.parse.urlsplit(_location(resp)).query)["return_to"][0])
+    assert back.hostname.rstrip(".") == PRIV and back.path == "/a" and back.query == "b=c"

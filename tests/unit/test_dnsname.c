@@ -1,4 +1,4 @@
-/* test_kube.c - names that may go into Kubernetes API URLs. */
+/* test_dnsname.c - Kubernetes object names (they go into API URLs). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,7 +6,17 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "kube.h"
+#include "core/dnsname.h"
+
+static bool kube_valid_label(const char *s)
+{
+	return gw_dns_label(s, s ? strlen(s) : 0);
+}
+
+static bool kube_valid_subdomain(const char *s)
+{
+	return gw_dns_subdomain(s, s ? strlen(s) : 0);
+}
 
 static void test_labels(void **state)
 {
@@ -30,6 +40,13 @@ static void test_labels(void **state)
 	l64[64] = '\0';
 	assert_true(kube_valid_label(l63));
 	assert_false(kube_valid_label(l64));
+	static const char *const bad[] = {"a_b", "a\n", "a?x", "a#x", "..",
+					  "../.."};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		assert_false(kube_valid_label(bad[i]));
+	/* an embedded NUL is not a shorter valid label */
+	assert_false(gw_dns_label("ab\0c", 4));
+	assert_false(gw_dns_subdomain("ab.\0c", 5));
 }
 
 static void test_subdomains(void **state)
