@@ -43,7 +43,10 @@ int hostname_normalize(struct gw_str a, char out[HOSTNAME_MAX],
 		}
 		char tmp[64];
 		struct in6_addr in6;
-		if (host.len - 2 >= sizeof(tmp)) {
+		/* inet_pton stops at a NUL: bytes after one would pass
+		 * unchecked into the routing key. */
+		if (host.len - 2 >= sizeof(tmp) ||
+		    memchr(host.p + 1, '\0', host.len - 2)) {
 			*err = "invalid IPv6 literal";
 			return -1;
 		}

@@ -54,6 +54,20 @@ static void test_too_long(void **state)
 	assert_null(norm(big));
 }
 
+/* Found by tests/fuzz/fuzz_hostname: inet_pton stopped at a NUL inside
+ * the brackets, so "[::1\0<anything>]" was accepted and the bytes after
+ * the NUL were copied into the routing key unchecked. */
+static void test_nul_in_ipv6_literal(void **state)
+{
+	static const char lit[] = "[::fff:01\0\0zz 92.0.2.1]";
+	char out[HOSTNAME_MAX];
+	const char *err = NULL;
+	assert_int_equal(hostname_normalize(gw_str_make(lit, sizeof(lit) - 1),
+					    out, &err),
+			 -1);
+	assert_string_equal(err, "invalid IPv6 literal");
+}
+
 static int split(const char *t, struct gw_str *auth, struct gw_str *path,
 		 int *slash)
 {
@@ -100,6 +114,7 @@ int main(void)
 		cmocka_unit_test(test_normal_forms),
 		cmocka_unit_test(test_rejected),
 		cmocka_unit_test(test_too_long),
+		cmocka_unit_test(test_nul_in_ipv6_literal),
 		cmocka_unit_test(test_targets),
 		cmocka_unit_test(test_bad_targets),
 	};
