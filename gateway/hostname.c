@@ -100,6 +100,13 @@ int hostname_normalize(struct gw_str a, char out[HOSTNAME_MAX],
 		}
 		out[i] = (char)c;
 	}
+	if (host.p[0] != '[' && label == 0) {
+		/* "a.b.." : one dot was stripped, the other ends an empty
+		 * label; the key would keep a trailing dot and match nothing */
+		out[0] = '\0';
+		*err = "empty label in host";
+		return -1;
+	}
 	out[host.len] = '\0';
 	return 0;
 }

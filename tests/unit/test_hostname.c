@@ -38,6 +38,9 @@ static void test_rejected(void **state)
 		"host:", "host:99999", "host:8o", "host:-1", "a/b", "a\\b",
 		"a%2eb", "[::1", "::1", "[zz::1]", "a.b:80:80", "..",
 		"host\r", "a,b",
+		/* found by tests/fuzz/fuzz_hostname: one dot stripped, the
+		 * key kept the other */
+		"app.test..", "app.test..:8080",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (norm(bad[i]))
