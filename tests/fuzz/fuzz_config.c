@@ -8,9 +8,42 @@
  * (checked on the keys the request path uses), and which config_finalize
  * either completes or refuses with a reason. No leak either way (LSan).
  */
+#include <stdbool.h>
+
 #include "config.h"
 #include "fuzz.h"
 #include "hostname.h"
+
+/* In an accepted file, every line inih takes for a section header names a
+ * known section and carries nothing else but a comment. */
+static void check_sections(const char *text)
+{
+	static const char *const known[] = {
+		"gateway",   "client",	   "upstream", "redis",	 "auth",
+		"activator", "kubernetes", "log",      "routes", "exec"};
+	for (const char *line = text; line;) {
+		const char *nl = strchr(line, '\n');
+		const char *s = line;
+		if (line == text && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+			s += 3;
+		const char *close = s[0] == '[' ? strchr(s, ']') : NULL;
+		if (close && (!nl || close < nl)) {
+			size_t n = (size_t)(close - s - 1);
+			bool ok = false;
+			for (size_t i = 0; i < sizeof(known) / sizeof(known[0]);
+			     i++)
+				ok |= strlen(known[i]) == n &&
+				      memcmp(known[i], s + 1, n) == 0;
+			FUZZ_CHECK(ok);
+			const char *r = close + 1;
+			while (*r == ' ' || *r == '\t' || *r == '\r')
+				r++;
+			FUZZ_CHECK(*r == '\0' || *r == '\n' || *r == ';' ||
+				   *r == '#');
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -24,11 +57,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	err[0] = '\0';
 	struct gw_config *cfg =
 		config_load_string(text, "fuzz.conf", err, sizeof(err));
-	free(text);
 	if (!cfg) {
+		free(text);
 		FUZZ_CHECK(strncmp(err, "fuzz.conf:", 10) == 0);
 		return 0;
 	}
+	check_sections(text);
+	free(text);
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		const struct config_route *r = &cfg->routes[i];
 		char norm[HOSTNAME_MAX];
