@@ -603,6 +603,41 @@ struct load {
 	bool failed;
 };
 
+/* inih reads "[name] anything" as a section header and drops the rest of
+ * the line, and an unknown section only shows when a key follows it: in
+ * [routes], "[::1] = 127.0.0.1:80" as the last line vanished without a word.
+ * Check header lines here, where their number is known. (An indented line
+ * is a continuation for inih, not a header.) */
+static bool section_line_ok(struct load *l, const char *s)
+{
+	if (l->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+		s += 3; /* inih skips a UTF-8 BOM */
+	if (s[0] != '[')
+		return true;
+	const char *close = strchr(s, ']');
+	if (!close)
+		return true; /* inih reports it */
+	int n = (int)(close - s - 1);
+	const char *rest = close + 1 + strspn(close + 1, " \t\r\n");
+	char name[32];
+	bool known = n < (int)sizeof(name);
+	if (known) {
+		memcpy(name, s + 1, (size_t)n);
+		name[n] = '\0';
+		known = known_section(name);
+	}
+	if (*rest && *rest != ';' && *rest != '#')
+		snprintf(l->err, l->errlen, "%s:%u: [%.*s]: text after the "
+			 "section header", l->name, l->line, n, s + 1);
+	else if (!known)
+		snprintf(l->err, l->errlen, "%s:%u: [%.*s]: unknown section",
+			 l->name, l->line, n, s + 1);
+	else
+		return true;
+	l->failed = true;
+	return false;
+}
+
 /* inih reader: hand out one line at a time and count them. inih's line
  * buffer is fixed when the library is built (INI_MAX_LINE, 200 in Debian):
  * a longer line would be cut and its tail parsed as a line of its own, so it
@@ -643,6 +678,8 @@ static char *reader(char *str, int num, void *stream)
 			return NULL;
 		}
 	}
+	if (!section_line_ok(l, str))
+		return NULL;
 	return str;
 }
 

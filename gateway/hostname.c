@@ -43,7 +43,10 @@ int hostname_normalize(struct gw_str a, char out[HOSTNAME_MAX],
 		}
 		char tmp[64];
 		struct in6_addr in6;
-		if (host.len - 2 >= sizeof(tmp)) {
+		/* inet_pton stops at a NUL: bytes after one would pass
+		 * unchecked into the routing key. */
+		if (host.len - 2 >= sizeof(tmp) ||
+		    memchr(host.p + 1, '\0', host.len - 2)) {
 			*err = "invalid IPv6 literal";
 			return -1;
 		}
@@ -96,6 +99,13 @@ int hostname_normalize(struct gw_str a, char out[HOSTNAME_MAX],
 			}
 		}
 		out[i] = (char)c;
+	}
+	if (host.p[0] != '[' && label == 0) {
+		/* "a.b.." : one dot was stripped, the other ends an empty
+		 * label; the key would keep a trailing dot and match nothing */
+		out[0] = '\0';
+		*err = "empty label in host";
+		return -1;
 	}
 	out[host.len] = '\0';
 	return 0;

@@ -199,8 +199,10 @@ int rewrite_response_head(struct evbuffer *out, const struct http1_head *resp,
 	    evbuffer_add(out, "\r\n", 2))
 		return -1;
 	/* Without a body, Content-Length still describes the representation
-	 * for 304 and HEAD; it must not appear on 1xx and 204. */
+	 * for 304 and HEAD; it must not appear on 1xx and 204 (RFC 9110
+	 * §8.6), not even in answer to HEAD. */
 	bool keep_cl = resp->framing == HTTP1_BODY_NONE &&
+		       resp->status >= 200 && resp->status != 204 &&
 		       (resp->status == 304 || o->head_req);
 	for (size_t i = 0; i < resp->nhdrs; i++) {
 		const struct http1_header *h = &resp->hdrs[i];

@@ -107,6 +107,37 @@ static void test_errors_are_precise(void **state)
 	}
 }
 
+/* A section header line is checked whole: inih keeps "[name]" and drops
+ * the rest, so a route named by an IPv6 literal vanished, and a misspelt
+ * section without keys went unnoticed. */
+static void test_section_headers(void **state)
+{
+	static const struct {
+		const char *text, *want;
+	} cases[] = {
+		{"[routes]\n[::1] = 127.0.0.1:1\n",
+		 "t.conf:2: [::1]: text after the section header"},
+		{"[client]\n[rutes]\n", "t.conf:2: [rutes]: unknown section"},
+		{"[routes] x\n", "t.conf:1: [routes]: text after"},
+		{"\xEF\xBB\xBF[rutes]\n", "t.conf:1: [rutes]: unknown section"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char err[256] = "";
+		struct gw_config *c = load(cases[i].text, err, sizeof(err));
+		assert_null(c);
+		if (!strstr(err, cases[i].want))
+			fail_msg("'%s' lacks '%s'", err, cases[i].want);
+	}
+	char err[256] = "";
+	struct gw_config *c = load("[client] ; the client side\r\n"
+				   "header_max_count = 7\n[routes]  \n",
+				   err, sizeof(err));
+	if (!c)
+		fail_msg("refused: %s", err);
+	assert_int_equal(c->header_max_count, 7);
+	config_destroy(c);
+}
+
 static void test_quick_mode_helpers(void **state)
 {
 	char err[256] = "";
@@ -197,6 +228,7 @@ int main(void)
 		cmocka_unit_test(test_units),
 		cmocka_unit_test(test_listen_routes_and_redis),
 		cmocka_unit_test(test_errors_are_precise),
+		cmocka_unit_test(test_section_headers),
 		cmocka_unit_test(test_quick_mode_helpers),
 		cmocka_unit_test(test_long_lines),
 		cmocka_unit_test(test_admin_keys),

@@ -38,6 +38,9 @@ static void test_rejected(void **state)
 		"host:", "host:99999", "host:8o", "host:-1", "a/b", "a\\b",
 		"a%2eb", "[::1", "::1", "[zz::1]", "a.b:80:80", "..",
 		"host\r", "a,b",
+		/* found by tests/fuzz/fuzz_hostname: one dot stripped, the
+		 * key kept the other */
+		"app.test..", "app.test..:8080",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (norm(bad[i]))
@@ -52,6 +55,20 @@ static void test_too_long(void **state)
 	for (size_t i = 50; i < sizeof(big) - 1; i += 51)
 		big[i] = '.';
 	assert_null(norm(big));
+}
+
+/* Found by tests/fuzz/fuzz_hostname: inet_pton stopped at a NUL inside
+ * the brackets, so "[::1\0<anything>]" was accepted and the bytes after
+ * the NUL were copied into the routing key unchecked. */
+static void test_nul_in_ipv6_literal(void **state)
+{
+	static const char lit[] = "[::fff:01\0\0zz 92.0.2.1]";
+	char out[HOSTNAME_MAX];
+	const char *err = NULL;
+	assert_int_equal(hostname_normalize(gw_str_make(lit, sizeof(lit) - 1),
+					    out, &err),
+			 -1);
+	assert_string_equal(err, "invalid IPv6 literal");
 }
 
 static int split(const char *t, struct gw_str *auth, struct gw_str *path,
@@ -100,6 +117,7 @@ int main(void)
 		cmocka_unit_test(test_normal_forms),
 		cmocka_unit_test(test_rejected),
 		cmocka_unit_test(test_too_long),
+		cmocka_unit_test(test_nul_in_ipv6_literal),
 		cmocka_unit_test(test_targets),
 		cmocka_unit_test(test_bad_targets),
 	};

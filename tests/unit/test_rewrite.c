@@ -197,6 +197,48 @@ static void test_response_rewrite(void **state)
 	assert_true(has_line(outbuf, "Connection: close"));
 }
 
+/* Found by tests/fuzz/fuzz_http1_response: a 204 answering HEAD kept the
+ * app's Content-Length, which RFC 9110 §8.6 forbids on 1xx and 204; 304
+ * and 200 answering HEAD keep it (it describes the representation). */
+static const char *rewrite_resp(const char *raw, int method)
+{
+	struct http1_head h;
+	struct http1_limits lim = {.max_headers = MAXH};
+	const char *err = NULL;
+	assert_int_equal(http1_parse_response(raw, strlen(raw), method, &lim,
+					      hdrs, &h, &err),
+			 0);
+	struct rewrite_resp_opts o = {.head_req = method == HTTP_HEAD};
+	struct evbuffer *b = evbuffer_new();
+	assert_int_equal(rewrite_response_head(b, &h, &o), 0);
+	size_t n = evbuffer_get_length(b);
+	assert_true(n < sizeof(outbuf));
+	evbuffer_remove(b, outbuf, n);
+	outbuf[n] = '\0';
+	evbuffer_free(b);
+	return outbuf;
+}
+
+static void test_no_length_on_204_or_1xx(void **state)
+{
+	assert_false(has_name(rewrite_resp("HTTP/1.1 204 No Content\r\n"
+					   "Content-Length: 0\r\n\r\n",
+					   HTTP_HEAD),
+			      "Content-Length"));
+	assert_false(has_name(rewrite_resp("HTTP/1.1 103 Early Hints\r\n"
+					   "Content-Length: 5\r\n\r\n",
+					   HTTP_HEAD),
+			      "Content-Length"));
+	assert_true(has_line(rewrite_resp("HTTP/1.1 200 OK\r\n"
+					  "Content-Length: 5\r\n\r\n",
+					  HTTP_HEAD),
+			     "Content-Length: 5"));
+	assert_true(has_line(rewrite_resp("HTTP/1.1 304 Not Modified\r\n"
+					  "Content-Length: 5\r\n\r\n",
+					  HTTP_GET),
+			     "Content-Length: 5"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -208,6 +250,7 @@ int main(void)
 		cmocka_unit_test(test_session_cookie_stripped),
 		cmocka_unit_test(test_absolute_form_to_origin),
 		cmocka_unit_test(test_response_rewrite),
+		cmocka_unit_test(test_no_length_on_204_or_1xx),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

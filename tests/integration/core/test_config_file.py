@@ -55,7 +55,7 @@ def test_sample_conf_is_valid():
 @pytest.mark.parametrize("text,line,needle", [
     ("[client]\nheader_timeout = fast\n", 2, "[client] header_timeout"),
     ("[client]\n\nheader_timeot = 1s\n", 3, "unknown key"),
-    ("[nonsense]\nx = 1\n", 2, "[nonsense]"),
+    ("[nonsense]\nx = 1\n", 1, "[nonsense]: unknown section"),  # the header's own line
     ("[client]\nbuffer_size = 1k\n", 2, "buffer_size"),
     ("[gateway]\nworkers = many\n", 2, "workers"),
     ("[gateway]\nlisten = 127.0.0.1:99999\n", 2, "listen"),
