@@ -193,7 +193,12 @@ static void conn_linger_close(struct conn *c)
 	event_del(c->timer);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	conn_client_timeouts(c, 0);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	/* A client that has closed its side has nothing left to discard, and
+	 * reading again would only report that EOF again (which ends CLOSING
+	 * with the response still queued). */
+	bufferevent_enable(c->bev, c->client_eof ? EV_WRITE : EV_READ | EV_WRITE);
+	if (c->client_eof)
+		wire_keep_writing(c->bev);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		linger_start(c);
 }
@@ -509,7 +514,16 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct conn *c = arg;
 	conn_enter(c);
 	if (c->state == CONN_CLOSING) {
-		conn_close(c); /* client gone, or the flush timed out */
+		if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+		    !c->lingering &&
+		    evbuffer_get_length(bufferevent_get_output(bev))) {
+			/* Half-closed while its response is still going out:
+			 * finish that first (client_write_cb ends it). */
+			c->client_eof = true;
+			wire_keep_writing(bev);
+		} else {
+			conn_close(c); /* client gone, or the flush timed out */
+		}
 	} else if (what & BEV_EVENT_TIMEOUT) {
 		if ((what & BEV_EVENT_READING) && c->state == CONN_EXCHANGE &&
 		    !c->x.req_done)
