@@ -3,7 +3,7 @@
  * The only file that knows every module. With workers = 1 the process is
  * the worker; with more, this process becomes a small supervisor: it forks
  * the workers (each binds its own SO_REUSEPORT sockets), forwards
- * SIGTERM/SIGINT to them, restarts one that crashes (at most once a
+ * SIGTERM/SIGINT/SIGHUP to them, restarts one that crashes (at most once a
  * second), and exits when all have exited.
  */
 #include <errno.h>
@@ -16,8 +16,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 
 #include "config.h"
+#include "tls.h"
 #include "worker.h"
 #include "core/log.h"
 #include "core/compat.h"
@@ -188,10 +190,10 @@ fail:
 	return NULL;
 }
 
-static int run_worker(const struct gw_config *cfg)
+static int run_worker(const struct gw_config *cfg, const struct tls_seed *seed)
 {
 	char err[512] = "";
-	struct worker *w = worker_create(cfg, err, sizeof(err));
+	struct worker *w = worker_create(cfg, seed, err, sizeof(err));
 	if (!w) {
 		gw_log(GW_LOG_ERROR, "main", "%s", err);
 		return 1;
@@ -204,36 +206,68 @@ static int run_worker(const struct gw_config *cfg)
 /* ---- supervisor (workers > 1) --------------------------------------------- */
 
 static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t reload_signal;
 
 static void on_stop_signal(int sig)
 {
 	stop_signal = sig;
 }
 
-static pid_t spawn(const struct gw_config *cfg)
+static void on_reload_signal(int sig)
+{
+	reload_signal = 1;
+}
+
+static void on_child_signal(int sig)
+{
+	/* Only wakes sigsuspend(); waitpid() does the rest. */
+}
+
+/* The worker starts with the signal mask the supervisor had before it
+ * blocked its own signals; SIGHUP is ignored until the worker's loop
+ * handles it (its default action would end the process). */
+static pid_t spawn(const struct gw_config *cfg, const struct tls_seed *seed,
+		   const sigset_t *worker_mask)
 {
 	pid_t pid = fork();
 	if (pid == 0) {
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
-		_exit(run_worker(cfg));
+		signal(SIGHUP, SIG_IGN);
+		signal(SIGCHLD, SIG_DFL);
+		sigprocmask(SIG_SETMASK, worker_mask, NULL);
+		_exit(run_worker(cfg, seed));
 	}
 	if (pid < 0)
 		gw_log_errno(GW_LOG_ERROR, "main", "fork");
 	return pid;
 }
 
-static int supervise(const struct gw_config *cfg, unsigned n)
+static int supervise(const struct gw_config *cfg, const struct tls_seed *seed,
+		     unsigned n)
 {
 	pid_t pids[MAX_WORKERS] = {0};
 	time_t started[MAX_WORKERS] = {0};
+	/* The signals stay blocked except inside sigsuspend(), so none can
+	 * arrive between looking at the flags and going to sleep. */
+	sigset_t block, worker_mask;
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &block, &worker_mask);
 	struct sigaction sa = {.sa_handler = on_stop_signal};
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_reload_signal;
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = on_child_signal;
+	sigaction(SIGCHLD, &sa, NULL);
 
 	for (unsigned i = 0; i < n; i++) {
-		pids[i] = spawn(cfg);
+		pids[i] = spawn(cfg, seed, &worker_mask);
 		started[i] = time(NULL);
 	}
 	int rc = 0;
@@ -245,8 +279,20 @@ static int supervise(const struct gw_config *cfg, unsigned n)
 					kill(pids[i], (int)stop_signal);
 			forwarded = true;
 		}
+		if (reload_signal) {
+			reload_signal = 0;
+			gw_log(GW_LOG_INFO, "main", "SIGHUP: telling the workers "
+			       "to reload");
+			for (unsigned i = 0; i < n; i++)
+				if (pids[i] > 0)
+					kill(pids[i], SIGHUP);
+		}
 		int status;
-		pid_t pid = waitpid(-1, &status, 0);
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid == 0) {
+			sigsuspend(&worker_mask);
+			continue;
+		}
 		if (pid < 0) {
 			if (errno == EINTR)
 				continue;
@@ -276,7 +322,7 @@ static int supervise(const struct gw_config *cfg, unsigned n)
 						   : WEXITSTATUS(status));
 			if (time(NULL) == started[i])
 				sleep(1);
-			pids[i] = spawn(cfg);
+			pids[i] = spawn(cfg, seed, &worker_mask);
 			started[i] = time(NULL);
 			break;
 		}
@@ -294,6 +340,13 @@ int main(int argc, char **argv)
 	if (!cfg)
 		return 1;
 	if (cli.test_only) {
+		/* The certificates are part of what must work at start. */
+		if (cfg->ntls_listen && tls_check(cfg) != 0) {
+			fprintf(stderr, "gateway: [tls] certificates in %s have "
+				"problems (above)\n", cfg->tls_cert_dir);
+			config_destroy(cfg);
+			return 1;
+		}
 		printf("gateway: configuration %s is valid\n",
 		       cli.config_path ? cli.config_path : "(command line)");
 		config_destroy(cfg);
@@ -301,6 +354,17 @@ int main(int argc, char **argv)
 	}
 	gw_log_threshold = cfg->log_level;
 	signal(SIGPIPE, SIG_IGN);
+	/* Until a loop handles it, a reload request must not end the process
+	 * (SIGHUP's default action). */
+	signal(SIGHUP, SIG_IGN);
+	/* One secret for this start's session ticket keys, made before the
+	 * fork so that every worker accepts every other's tickets. */
+	struct tls_seed seed;
+	if (tls_seed_init(&seed) != 0) {
+		gw_log(GW_LOG_ERROR, "main", "no random numbers for TLS");
+		config_destroy(cfg);
+		return 1;
+	}
 	/* A proxied client costs two descriptors (client + app), a held one
 	 * one: raise the soft limit to what we are allowed, as nginx's
 	 * worker_rlimit_nofile would. */
@@ -322,7 +386,8 @@ int main(int argc, char **argv)
 		if (n > MAX_WORKERS)
 			n = MAX_WORKERS;
 	}
-	rc = n == 1 ? run_worker(cfg) : supervise(cfg, n);
+	rc = n == 1 ? run_worker(cfg, &seed) : supervise(cfg, &seed, n);
+	OPENSSL_cleanse(&seed, sizeof(seed));
 	gw_access_log_close();
 	config_destroy(cfg);
 	return rc;
