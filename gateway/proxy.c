@@ -514,8 +514,8 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct conn *c = arg;
 	conn_enter(c);
 	if (c->state == CONN_CLOSING) {
-		if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
-		    !c->lingering &&
+		if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) &&
+		    !(what & BEV_EVENT_ERROR) && !c->lingering &&
 		    evbuffer_get_length(bufferevent_get_output(bev))) {
 			/* Half-closed while its response is still going out:
 			 * finish that first (client_write_cb ends it). */

@@ -277,9 +277,11 @@ void tls_accept(struct tls *t, evutil_socket_t fd, const struct sockaddr *sa,
 		ERR_clear_error();
 		return;
 	}
-	/* A close without close_notify is an EOF, as SSL_OP_IGNORE_UNEXPECTED_EOF
-	 * makes it for OpenSSL itself. */
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	/* No bufferevent_openssl_set_allow_dirty_shutdown(): a peer that
+	 * closes without close_notify already reads as a clean EOF through
+	 * SSL_OP_IGNORE_UNEXPECTED_EOF, and libevent's "dirty shutdown" would
+	 * also turn a failed write (EPIPE) into an EOF - which looks like a
+	 * half-close whose response should go on being written. */
 	h->t = t;
 	h->bev = bev;
 	h->deadline_ms = gw_now_ms() + t->cfg->tls_handshake_timeout_ms;

@@ -4,8 +4,12 @@ response, after an error page (lingering close), on keep-alive timeout;
 and a client that half-closes TCP still gets its whole response."""
 import hashlib
 import http.client
+import os
 import socket
+import struct
+import time
 
+import gwtest
 from backend import payload
 from conftest import APPS, read_until_close
 
@@ -56,3 +60,35 @@ def test_client_tcp_half_close_still_gets_the_response(tgw):
     assert head.startswith(b"HTTP/1.1 200")
     assert hashlib.sha256(body).digest() == hashlib.sha256(payload(n)).digest()
     s.close()
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_client_gone_mid_response_is_closed(tgw):
+    """A client that resets the connection while its response is being
+    written: the failed write ends the connection (it is not a half-close
+    to keep writing to), nothing is left open and nothing spins."""
+    pid = tgw.gw.proc.pid
+    r, _, _ = tgw.https("GET", "/echo", HOST)   # warm: upstream pool in use
+    gwtest.wait_for(lambda: open_fds(pid) <= 20, timeout=5)
+    base = open_fds(pid)
+    for _ in range(20):
+        s = tgw.wrap(HOST)
+        s.sendall(f"GET /bytes/4000000 HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+        s.recv(1000)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()   # RST, with the response still on its way
+    gwtest.wait_for(lambda: open_fds(pid) <= base + 2, timeout=10)
+    t = cpu_ticks(pid)
+    time.sleep(1)
+    assert cpu_ticks(pid) - t < 30, "the gateway is spinning"
+    r, _, _ = tgw.https("GET", "/echo", HOST)
+    assert r.status == 200

@@ -48,7 +48,7 @@ def test_python_resumes(tgw, maximum):
 def test_openssl_s_client_resumes(tgw, tmp_path, version):
     sess = str(tmp_path / "sess.pem")
     base = ["openssl", "s_client", "-connect", f"127.0.0.1:{tgw.tls_port}", "-servername",
-            HOST, "-CAfile", tgw.ca, "-verify_return_error", version]
+            HOST, "-CAfile", tgw.ca, "-verify_return_error", "-ign_eof", version]
     r = subprocess.run(base + ["-sess_out", sess], input=REQ, capture_output=True,
                        timeout=20)
     assert r.returncode == 0, r.stdout + r.stderr
