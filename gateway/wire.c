@@ -10,15 +10,24 @@
 #include "wire.h"
 #include "core/compat.h"
 
+/* The most one TLS record carries (RFC 8446 §5.1). */
+#define TLS_RECORD_MAX 16384
+
 void wire_send(struct bufferevent *bev, struct evbuffer *src)
 {
 	struct evbuffer *out = bufferevent_get_output(bev);
+	size_t n = evbuffer_get_length(src);
 	/* The TLS check is a pointer comparison inside libevent (is this
 	 * bufferevent of the OpenSSL kind?): writing src to the fd of a TLS
 	 * connection would put plaintext on the wire. */
-	if (evbuffer_get_length(src) && evbuffer_get_length(out) == 0 &&
-	    (bufferevent_get_enabled(bev) & EV_WRITE) &&
-	    !bufferevent_openssl_get_ssl(bev)) {
+	if (bufferevent_openssl_get_ssl(bev)) {
+		/* libevent calls SSL_write once per buffer chain: a head and a
+		 * small body in two chains would cost two records and two
+		 * write()s. One chain is one record (a copy of <= 16k). */
+		if (n > 1 && n <= TLS_RECORD_MAX && evbuffer_get_length(out) == 0)
+			evbuffer_pullup(src, -1);
+	} else if (n && evbuffer_get_length(out) == 0 &&
+		   (bufferevent_get_enabled(bev) & EV_WRITE)) {
 		/* EAGAIN leaves src as it was. Any other error is met again
 		 * by the bufferevent's own write of the rest, which reports
 		 * it through the event callback like every other error. */
