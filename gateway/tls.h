@@ -78,9 +78,11 @@ struct tls_params {
 struct tls_stats {
 	uint64_t handshakes;    /* completed */
 	uint64_t resumed;       /* completed by resuming a session */
-	uint64_t failed;        /* protocol errors, refused versions, closes */
-	uint64_t timeouts;      /* handshake_timeout passed */
-	uint64_t evicted;       /* displaced at max_handshakes */
+	uint64_t failed;        /* did not complete, for any reason: protocol
+				   errors, refused versions or names, closes,
+				   and the two below */
+	uint64_t timeouts;      /* of which: handshake_timeout passed */
+	uint64_t evicted;       /* of which: displaced at max_handshakes */
 	uint64_t unknown_name;  /* SNI matched nothing and no default_cert */
 	uint64_t alpn_no_h1;    /* ALPN without http/1.1: answered without */
 	uint64_t reloads;       /* tls_reload that installed a new set */
