@@ -47,6 +47,23 @@ def test_location_uses_the_normalised_routed_host(backend, make_tls_gateway):
     assert f"Location: https://{HOST}/abs?q\r\n".encode() in out
 
 
+def test_path_cannot_change_the_authority(backend, make_tls_gateway):
+    g = redirecting(backend, make_tls_gateway, port=443)
+    for target, loc in (("//evil.example/x", f"https://{HOST}//evil.example/x"),
+                        ("/@evil.example", f"https://{HOST}/@evil.example"),
+                        ("/%2F%2Fevil.example", f"https://{HOST}/%2F%2Fevil.example")):
+        out = g.raw(f"GET {target} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n"
+                    .encode())
+        assert gwtest.status_of(out) == 301
+        assert f"\r\nLocation: {loc}\r\n".encode() in out
+    # a Host that is not a plain name never gets as far as a redirect
+    for host in ("evil.example@" + HOST, HOST + "/x", "[::1"):
+        out = g.raw(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+                    .encode())
+        assert gwtest.status_of(out) == 400
+        assert b"Location" not in out
+
+
 def test_unrouted_host_is_not_redirected(backend, make_tls_gateway):
     g = redirecting(backend, make_tls_gateway)
     r, _ = g.request("GET", "/", "evil.example.com")
