@@ -742,6 +742,15 @@ int config_finalize(struct gw_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "[tls] listen needs [tls] cert_dir");
 		return -1;
 	}
+	/* SO_REUSEPORT would let a plain and a TLS socket share an address,
+	 * and the kernel would deal connections to both. */
+	for (size_t i = 0; i < cfg->ntls_listen; i++)
+		for (size_t j = 0; j < cfg->nlisten; j++)
+			if (strcmp(cfg->tls_listen[i].text, cfg->listen[j].text) == 0) {
+				snprintf(err, errlen, "[tls] listen %s is also a "
+					 "plain listen address", cfg->listen[j].text);
+				return -1;
+			}
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		if (cfg->routes[i].exec_command && cfg->workers != 1) {
 			/* Each worker would start its own copy of the app. */

@@ -38,6 +38,13 @@ def test_listen_needs_cert_dir(tmp_path):
     assert "[tls] listen needs [tls] cert_dir" in r.stderr
 
 
+def test_tls_and_plain_cannot_share_an_address(tmp_path, certdir):
+    r, _ = check(tmp_path, f"[gateway]\nlisten = 127.0.0.1:8443\n[tls]\n"
+                           f"listen = 127.0.0.1:8443\ncert_dir = {certdir}\n")
+    assert r.returncode != 0
+    assert "[tls] listen 127.0.0.1:8443 is also a plain listen address" in r.stderr
+
+
 def test_check_loads_the_certificates(tmp_path, certdir):
     good = f"[tls]\nlisten = 127.0.0.1:8443\ncert_dir = {certdir}\ndefault_cert = default\n"
     r, _ = check(tmp_path, good)
