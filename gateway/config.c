@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "hostname.h"
@@ -27,9 +28,16 @@ enum key_type {
 	T_CIDRS,        /* list of CIDRs */
 	T_OPTSTR,       /* char *, empty = NULL (unset) */
 	T_OPTADDR,      /* struct gw_addr *, empty = NULL (unset) */
-	T_CHOICE,       /* unsigned index into key.choices ("a|b|c") */
 	T_SECRETFILE,   /* char *: the contents of the named file (trailing
 			   newline dropped), empty = leave as is */
+	T_TLS_LISTEN,   /* repeatable ADDRESS:PORT into tls_listen */
+	T_ENUM,         /* unsigned, one of the key's choices */
+};
+
+/* One accepted word of a T_ENUM key and the value stored for it. */
+struct choice {
+	const char *word;
+	unsigned value;
 };
 
 struct key {
@@ -40,8 +48,34 @@ struct key {
 	unsigned long long min, max;
 	size_t offset;
 	const char *doc;
-	const char *choices; /* T_CHOICE: "never|startup|always" */
+	const struct choice *choices; /* T_ENUM: NULL-terminated list */
+	/* Optional check of a non-empty string value; returns a reason or
+	 * NULL when the value is fine. */
+	const char *(*check)(const char *v);
 };
+
+static const struct choice tls_versions[] = {
+	{"1.2", CONFIG_TLS_1_2}, {"1.3", CONFIG_TLS_1_3}, {NULL, 0}};
+static const struct choice readyz_redis[] = {
+	{"never", CONFIG_READYZ_REDIS_NEVER},
+	{"startup", CONFIG_READYZ_REDIS_STARTUP},
+	{"always", CONFIG_READYZ_REDIS_ALWAYS},
+	{NULL, 0}};
+static const struct choice redirects[] = {
+	{"off", 0}, {"301", 301}, {"302", 302}, {"307", 307}, {"308", 308},
+	{NULL, 0}};
+
+/* The value goes out as a header field: a directive list that starts with
+ * max-age (RFC 6797 §6.1). */
+static const char *check_hsts(const char *v)
+{
+	if (strncasecmp(v, "max-age=", 8) != 0 || v[8] < '0' || v[8] > '9')
+		return "expected a value like 'max-age=31536000; includeSubDomains'";
+	for (const char *p = v; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return "control characters are not allowed";
+	return NULL;
+}
 
 #define OFF(f) offsetof(struct gw_config, f)
 #define MS(x) ((unsigned long long)(x))
@@ -221,9 +255,45 @@ static const struct key keys[] = {
 	 OFF(metrics_max_projects),
 	 "projects with their own metric series; the others add up in "
 	 "project=\"_other\""},
-	{"admin", "readyz_redis", T_CHOICE, "startup", 0, 0, OFF(readyz_redis),
+	{"admin", "readyz_redis", T_ENUM, "startup", 0, 0, OFF(readyz_redis),
 	 "when /readyz needs Redis: never, startup (first route load done) or "
-	 "always (in sync now)", "never|startup|always"},
+	 "always (in sync now)", readyz_redis},
+
+	{"tls", "listen", T_TLS_LISTEN, "", 0, 0, OFF(tls_listen),
+	 "address for TLS (HTTPS) clients; repeat for more; none = no TLS"},
+	{"tls", "cert_dir", T_OPTSTR, "", 0, 0, OFF(tls_cert_dir),
+	 "directory of NAME.crt + NAME.key pairs (or NAME/tls.crt + NAME/tls.key)"},
+	{"tls", "default_cert", T_OPTSTR, "", 0, 0, OFF(tls_default_cert),
+	 "pair NAME served when SNI matches no certificate; empty = refuse"},
+	{"tls", "min_version", T_ENUM, "1.2", 0, 0, OFF(tls_min_version),
+	 "oldest TLS version accepted: 1.2 or 1.3", tls_versions},
+	{"tls", "ciphers", T_STRING, "ECDHE+AESGCM:ECDHE+CHACHA20", 0, 0,
+	 OFF(tls_ciphers), "TLS 1.2 cipher list (OpenSSL syntax)"},
+	{"tls", "ciphersuites", T_STRING,
+	 "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256",
+	 0, 0, OFF(tls_ciphersuites), "TLS 1.3 cipher suites"},
+	{"tls", "session_ticket_rotate", T_DURATION, "1h", 0, SEC(86400 * 7),
+	 OFF(tls_ticket_rotate_ms),
+	 "session ticket key period (a ticket resumes for 1-2 periods); 0 = no tickets"},
+	{"tls", "session_ticket_key_file", T_OPTSTR, "", 0, 0,
+	 OFF(tls_ticket_key_file),
+	 "file with a shared secret (>= 32 bytes) for ticket keys; empty = random at start"},
+	{"tls", "handshake_timeout", T_DURATION, "10s", 100, SEC(600),
+	 OFF(tls_handshake_timeout_ms),
+	 "a TLS handshake must complete this long after accept"},
+	{"tls", "max_handshakes", T_UINT, "1000", 1, 1000000,
+	 OFF(tls_max_handshakes),
+	 "handshakes in progress per worker; at the limit the oldest is dropped"},
+	{"tls", "hsts", T_OPTSTR, "", 0, 0, OFF(tls_hsts),
+	 "Strict-Transport-Security value on HTTPS responses; empty = none",
+	 NULL, check_hsts},
+	{"tls", "redirect", T_ENUM, "off", 0, 0, OFF(tls_redirect),
+	 "plain HTTP to https://: off, 301, 302, 307 or 308 (non-GET: 308/307)",
+	 redirects},
+	{"tls", "redirect_port", T_UINT, "443", 1, 65535, OFF(tls_redirect_port),
+	 "port in redirect Locations (omitted when 443)"},
+	{"tls", "acme_backend", T_OPTADDR, "", 0, 0, OFF(tls_acme_backend),
+	 "plain-HTTP /.well-known/acme-challenge/ goes here (ip:port); empty = routed"},
 
 	{"log", "level", T_LEVEL, "info", 0, 0, OFF(log_level),
 	 "error log level: error, warn, info or debug"},
@@ -397,9 +467,39 @@ static int set_key(struct gw_config *cfg, const struct key *k, const char *v,
 		return 0;
 	}
 	case T_OPTSTR:
+		if (*v && k->check && (e = k->check(v))) {
+			snprintf(err, errlen, "%s, got '%s'", e, v);
+			return -1;
+		}
 		free(*(char **)field);
 		*(char **)field = *v ? gw_xstrdup(v) : NULL;
 		return 0;
+	case T_TLS_LISTEN: {
+		struct gw_addr a;
+		if (gw_addr_parse(v, &a, &e) != 0) {
+			snprintf(err, errlen, "'%s': %s", v, e);
+			return -1;
+		}
+		cfg->tls_listen = gw_xrealloc(cfg->tls_listen,
+					      (cfg->ntls_listen + 1) *
+						      sizeof(*cfg->tls_listen));
+		cfg->tls_listen[cfg->ntls_listen++] = a;
+		return 0;
+	}
+	case T_ENUM: {
+		char words[128] = "";
+		for (const struct choice *c = k->choices; c->word; c++) {
+			if (strcmp(v, c->word) == 0) {
+				*(unsigned *)field = c->value;
+				return 0;
+			}
+			size_t used = strlen(words);
+			snprintf(words + used, sizeof(words) - used, "%s%s",
+				 used ? ", " : "", c->word);
+		}
+		snprintf(err, errlen, "expected one of %s, got '%s'", words, v);
+		return -1;
+	}
 	case T_OPTADDR: {
 		struct gw_addr **ap = (struct gw_addr **)field;
 		free(*ap);
@@ -414,21 +514,6 @@ static int set_key(struct gw_config *cfg, const struct key *k, const char *v,
 		*ap = gw_xmalloc(sizeof(a));
 		**ap = a;
 		return 0;
-	}
-	case T_CHOICE: {
-		/* choices is "a|b|c"; the value's position is the enum. */
-		unsigned idx = 0;
-		for (const char *c = k->choices; *c; idx++) {
-			size_t clen = strcspn(c, "|");
-			if (strlen(v) == clen && strncmp(c, v, clen) == 0) {
-				*(unsigned *)field = idx;
-				return 0;
-			}
-			c += clen + (c[clen] == '|');
-		}
-		snprintf(err, errlen, "expected one of %s, got '%s'", k->choices,
-			 v);
-		return -1;
 	}
 	case T_SECRETFILE:
 		if (!*v)
@@ -729,7 +814,8 @@ struct gw_config *config_create_default(void)
 	struct gw_config *cfg = gw_xcalloc(1, sizeof(*cfg));
 	char err[256];
 	for (size_t i = 0; i < GW_ARRAY_LEN(keys); i++) {
-		if (keys[i].type == T_LISTEN || keys[i].type == T_CIDRS)
+		if (keys[i].type == T_LISTEN || keys[i].type == T_CIDRS ||
+		    keys[i].type == T_TLS_LISTEN)
 			continue; /* listen default applied in finalize */
 		if (set_key(cfg, &keys[i], keys[i].def, err, sizeof(err)) != 0) {
 			fprintf(stderr, "gateway: bad built-in default for %s: %s\n",
@@ -798,6 +884,19 @@ int config_finalize(struct gw_config *cfg, char *err, size_t errlen)
 		if (set_key(cfg, k, k->def, err, errlen) != 0)
 			return -1;
 	}
+	if (cfg->ntls_listen && !cfg->tls_cert_dir) {
+		snprintf(err, errlen, "[tls] listen needs [tls] cert_dir");
+		return -1;
+	}
+	/* SO_REUSEPORT would let a plain and a TLS socket share an address,
+	 * and the kernel would deal connections to both. */
+	for (size_t i = 0; i < cfg->ntls_listen; i++)
+		for (size_t j = 0; j < cfg->nlisten; j++)
+			if (strcmp(cfg->tls_listen[i].text, cfg->listen[j].text) == 0) {
+				snprintf(err, errlen, "[tls] listen %s is also a "
+					 "plain listen address", cfg->listen[j].text);
+				return -1;
+			}
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		if (cfg->routes[i].exec_command && cfg->workers != 1) {
 			/* Each worker would start its own copy of the app. */
@@ -855,6 +954,14 @@ void config_destroy(struct gw_config *cfg)
 	free(cfg->kube_ca_file);
 	free(cfg->admin_listen);
 	free(cfg->kube_namespace_file);
+	free(cfg->tls_listen);
+	free(cfg->tls_cert_dir);
+	free(cfg->tls_default_cert);
+	free(cfg->tls_ciphers);
+	free(cfg->tls_ciphersuites);
+	free(cfg->tls_ticket_key_file);
+	free(cfg->tls_hsts);
+	free(cfg->tls_acme_backend);
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		free(cfg->routes[i].host);
 		free(cfg->routes[i].exec_command);

@@ -36,6 +36,10 @@ enum config_readyz_redis {
 	CONFIG_READYZ_REDIS_ALWAYS,    /* in sync with Redis right now */
 };
 
+/* [tls] min_version values: the TLS protocol version numbers. */
+#define CONFIG_TLS_1_2 0x0303
+#define CONFIG_TLS_1_3 0x0304
+
 struct gw_config {
 	/* [gateway] */
 	struct gw_addr *listen;   /* listen addresses (repeatable key) */
@@ -114,6 +118,23 @@ struct gw_config {
 	unsigned admin_worker_timeout_ms; /* supervisor waits per scrape */
 	unsigned metrics_max_projects;  /* per-project series, then _other */
 	unsigned readyz_redis;          /* enum config_readyz_redis */
+
+	/* [tls] (gateway/tls.h) */
+	struct gw_addr *tls_listen; /* TLS listen addresses (repeatable key) */
+	size_t ntls_listen;
+	char *tls_cert_dir;         /* directory of cert/key pairs, or NULL */
+	char *tls_default_cert;     /* pair for unknown names; NULL: refuse */
+	unsigned tls_min_version;   /* CONFIG_TLS_1_2 or CONFIG_TLS_1_3 */
+	char *tls_ciphers;          /* TLS 1.2 cipher list (OpenSSL syntax) */
+	char *tls_ciphersuites;     /* TLS 1.3 cipher suites */
+	unsigned tls_ticket_rotate_ms; /* ticket key period; 0: no tickets */
+	char *tls_ticket_key_file;  /* shared ticket secret, or NULL (random) */
+	unsigned tls_handshake_timeout_ms;
+	unsigned tls_max_handshakes; /* in progress at once, per worker */
+	char *tls_hsts;             /* Strict-Transport-Security value, or NULL */
+	unsigned tls_redirect;      /* plain HTTP: 0 (off), 301, 302, 307, 308 */
+	unsigned tls_redirect_port; /* port in the https:// Location */
+	struct gw_addr *tls_acme_backend; /* ACME http-01 solver, or NULL */
 
 	/* [log] */
 	enum gw_log_level log_level;

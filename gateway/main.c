@@ -3,9 +3,9 @@
  * The only file that knows every module. With workers = 1 the process is
  * the worker; with more, this process becomes the supervisor
  * (gateway/supervisor.c): it forks the workers (each binds its own
- * SO_REUSEPORT sockets), forwards signals to them, restarts one that
- * crashes (at most once a second), serves the admin listener for all of
- * them, and exits when all have exited.
+ * SO_REUSEPORT sockets), forwards SIGTERM/SIGINT/SIGHUP to them,
+ * restarts one that crashes (at most once a second), serves the admin
+ * listener for all of them, and exits when all have exited.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,10 +15,12 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 
 #include "config.h"
 #include "notify.h"
 #include "supervisor.h"
+#include "tls.h"
 #include "worker.h"
 #include "core/log.h"
 #include "core/compat.h"
@@ -209,11 +211,13 @@ fail:
 }
 
 /* One worker's life. ctl_fd: its supervisor channel, or -1 when this
- * process is the whole gateway. */
-static int run_worker(const struct gw_config *cfg, unsigned index, int ctl_fd)
+ * process is the whole gateway; arg: the TLS seed every worker shares. */
+static int run_worker(const struct gw_config *cfg, unsigned index, int ctl_fd,
+		      void *arg)
 {
 	char err[512] = "";
-	struct worker *w = worker_create(cfg, err, sizeof(err));
+	const struct tls_seed *seed = arg;
+	struct worker *w = worker_create(cfg, seed, err, sizeof(err));
 	struct worker_role role = {.index = index, .ctl_fd = ctl_fd};
 	if (!w || worker_set_role(w, &role, err, sizeof(err)) != 0) {
 		gw_log(GW_LOG_ERROR, "main", "%s", err);
@@ -235,6 +239,13 @@ int main(int argc, char **argv)
 	if (!cfg)
 		return 1;
 	if (cli.test_only) {
+		/* The certificates are part of what must work at start. */
+		if (cfg->ntls_listen && tls_check(cfg) != 0) {
+			fprintf(stderr, "gateway: [tls] certificates in %s have "
+				"problems (above)\n", cfg->tls_cert_dir);
+			config_destroy(cfg);
+			return 1;
+		}
 		printf("gateway: configuration %s is valid\n",
 		       cli.config_path ? cli.config_path : "(command line)");
 		config_destroy(cfg);
@@ -242,6 +253,17 @@ int main(int argc, char **argv)
 	}
 	gw_log_threshold = cfg->log_level;
 	signal(SIGPIPE, SIG_IGN);
+	/* Until a loop handles it, a reload request must not end the process
+	 * (SIGHUP's default action). */
+	signal(SIGHUP, SIG_IGN);
+	/* One secret for this start's session ticket keys, made before the
+	 * fork so that every worker accepts every other's tickets. */
+	struct tls_seed seed;
+	if (tls_seed_init(&seed) != 0) {
+		gw_log(GW_LOG_ERROR, "main", "no random numbers for TLS");
+		config_destroy(cfg);
+		return 1;
+	}
 	/* A proxied client costs two descriptors (client + app), a held one
 	 * one: raise the soft limit to what we are allowed, as nginx's
 	 * worker_rlimit_nofile would. */
@@ -263,11 +285,9 @@ int main(int argc, char **argv)
 		if (n > MAX_WORKERS)
 			n = MAX_WORKERS;
 	}
-	/* Until the workers reload on SIGHUP (certificates, configuration),
-	 * `systemctl reload` must not kill the gateway. A handler installed
-	 * later replaces this. */
-	signal(SIGHUP, SIG_IGN);
-	rc = n == 1 ? run_worker(cfg, 0, -1) : supervisor_run(cfg, n, run_worker);
+	rc = n == 1 ? run_worker(cfg, 0, -1, &seed)
+		    : supervisor_run(cfg, n, run_worker, &seed);
+	OPENSSL_cleanse(&seed, sizeof(seed));
 	gw_access_log_close();
 	config_destroy(cfg);
 	return rc;

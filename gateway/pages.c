@@ -17,8 +17,11 @@ static const struct page pages[] = {
 	{101, "Switching Protocols", NULL},
 	{200, "OK", NULL},
 	{204, "No Content", NULL},
+	{301, "Moved Permanently", "This page has moved."},
 	{302, "Found", "Please sign in to open this app."},
 	{304, "Not Modified", NULL},
+	{307, "Temporary Redirect", "This page has moved."},
+	{308, "Permanent Redirect", "This page has moved."},
 	{400, "Bad Request", "The request could not be understood."},
 	{401, "Unauthorized", "Please sign in to open this app."},
 	{403, "Forbidden", "You do not have access to this app."},
@@ -55,7 +58,9 @@ int pages_write(struct evbuffer *out, int status, const struct pages_opts *o)
 {
 	const struct page *p = find(status);
 	const char *reason = p ? p->reason : "Error";
-	const char *text = p && p->text ? p->text : "The request failed.";
+	const char *text = o->text		? o->text
+			   : p && p->text ? p->text
+					  : "The request failed.";
 	char body[2048];
 	int blen;
 
@@ -121,12 +126,14 @@ int pages_write(struct evbuffer *out, int status, const struct pages_opts *o)
 				"Content-Length: %d\r\n"
 				"Cache-Control: no-store\r\n"
 				"X-Content-Type-Options: nosniff\r\n"
-				"%s%s%s\r\n",
+				"%s%s%s%s%s%s\r\n",
 				o->html ? "text/html; charset=utf-8"
 					: "text/plain; charset=utf-8",
 				blen, retry,
 				o->www_auth ? "WWW-Authenticate: Cookie\r\n" : "",
-				o->close ? "Connection: close\r\n" : "") < 0)
+				o->close ? "Connection: close\r\n" : "",
+				o->hsts ? "Strict-Transport-Security: " : "",
+				o->hsts ? o->hsts : "", o->hsts ? "\r\n" : "") < 0)
 		return -1;
 	if (o->head_only)
 		return 0;

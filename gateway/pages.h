@@ -20,6 +20,10 @@ struct pages_opts {
 				 caller has made it safe (no CR/LF) */
 	bool www_auth;        /* 401: add a WWW-Authenticate challenge */
 	bool waking;          /* the "waking up" page (HTML, polls and reloads) */
+	const char *text;     /* the page's sentence instead of the status's
+				 own, or NULL */
+	const char *hsts;     /* Strict-Transport-Security value (HTTPS
+				 only), or NULL; no CR/LF (config checks) */
 };
 
 /* Append a complete HTTP/1.1 response for status to out. Unknown status

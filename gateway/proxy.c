@@ -101,7 +101,7 @@ void conn_close(struct conn *c)
 				    for a dead conn */
 	}
 	if (c->bev) {
-		bufferevent_free(c->bev);
+		wire_free(c->bev); /* close_notify first when TLS */
 		c->bev = NULL;
 	}
 	if (c->timer) {
@@ -178,7 +178,7 @@ static void linger_start(struct conn *c)
 		return;
 	}
 	c->lingering = true;
-	shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+	wire_half_close(c->bev); /* TLS: close_notify, then FIN */
 	conn_arm_timer(c, LINGER_MS);
 }
 
@@ -194,7 +194,12 @@ static void conn_linger_close(struct conn *c)
 	event_del(c->timer);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	conn_client_timeouts(c, 0);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	/* A client that has closed its side has nothing left to discard, and
+	 * reading again would only report that EOF again (which ends CLOSING
+	 * with the response still queued). */
+	bufferevent_enable(c->bev, c->client_eof ? EV_WRITE : EV_READ | EV_WRITE);
+	if (c->client_eof)
+		wire_keep_writing(c->bev);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		linger_start(c);
 }
@@ -205,7 +210,14 @@ void conn_fail(struct conn *c, enum proxy_err err, const char *detail)
 {
 	struct exchange *x = &c->x;
 	int status = proxy_errors[err].status;
-	enum gw_log_level lvl = status >= 500 ? GW_LOG_WARN : GW_LOG_INFO;
+	bool https_redirect = err == PROXY_ERR_HTTPS_MOVED ||
+			      err == PROXY_ERR_HTTPS_FOUND ||
+			      err == PROXY_ERR_HTTPS_TEMPORARY ||
+			      err == PROXY_ERR_HTTPS_PERMANENT;
+	/* Redirects to https are routine (the access log has them). */
+	enum gw_log_level lvl = status >= 500	  ? GW_LOG_WARN
+				: https_redirect ? GW_LOG_DEBUG
+						 : GW_LOG_INFO;
 	/* Refusals of private projects and 503s while Redis is down: any
 	 * client can have as many as it likes, so the log gets a sample. */
 	bool refusal = err == PROXY_ERR_AUTH_LOGIN ||
@@ -249,7 +261,11 @@ void conn_fail(struct conn *c, enum proxy_err err, const char *detail)
 		.html = x->req.hdrs ? proxy_wants_html(&x->req) : false,
 		.close = close,
 		.head_only = x->req.method == HTTP_HEAD && x->req.major,
-		.location = err == PROXY_ERR_AUTH_LOGIN ? x->redirect : NULL,
+		.location = err == PROXY_ERR_AUTH_LOGIN || https_redirect
+				    ? x->redirect
+				    : NULL,
+		.text = https_redirect ? "This page is served over HTTPS." : NULL,
+		.hsts = c->tls ? c->px->cfg->tls_hsts : NULL,
 		/* A waking app: worth trying again shortly. */
 		.retry_after = err == PROXY_ERR_HOLD_FULL ||
 					       err == PROXY_ERR_WAKE_FAILED
@@ -515,7 +531,16 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct conn *c = arg;
 	conn_enter(c);
 	if (c->state == CONN_CLOSING) {
-		conn_close(c); /* client gone, or the flush timed out */
+		if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) &&
+		    !(what & BEV_EVENT_ERROR) && !c->lingering &&
+		    evbuffer_get_length(bufferevent_get_output(bev))) {
+			/* Half-closed while its response is still going out:
+			 * finish that first (client_write_cb ends it). */
+			c->client_eof = true;
+			wire_keep_writing(bev);
+		} else {
+			conn_close(c); /* client gone, or the flush timed out */
+		}
 	} else if (what & BEV_EVENT_TIMEOUT) {
 		if ((what & BEV_EVENT_READING) && c->state == CONN_EXCHANGE &&
 		    !c->x.req_done)
@@ -550,6 +575,7 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 		case CONN_EXCHANGE:
 			/* The response can still be written to a half-closed
 			 * connection; a request body cut short cannot be. */
+			wire_keep_writing(bev);
 			if (!c->x.req_done && c->x.up_state >= UP_WAIT_HEAD)
 				conn_relay_request(c);
 			else if (!c->x.req_done &&
@@ -609,27 +635,20 @@ struct proxy *proxy_create(const struct proxy_params *p)
 	return px;
 }
 
-void proxy_accept(struct proxy *px, evutil_socket_t fd,
-		  const struct sockaddr *sa, int salen)
+/* A client connection on bev, which it owns from here on (plain, or TLS
+ * with the handshake done). */
+static void conn_open(struct proxy *px, struct bufferevent *bev, bool tls,
+		      const struct sockaddr *sa, int salen)
 {
 	const struct gw_config *cfg = px->cfg;
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-
 	struct conn *c = gw_xcalloc(1, sizeof(*c));
 	c->px = px;
-	c->bev = bufferevent_socket_new(px->base, fd,
-					BEV_OPT_CLOSE_ON_FREE |
-						BEV_OPT_DEFER_CALLBACKS);
+	c->bev = bev;
+	c->tls = tls;
 	c->timer = evtimer_new(px->base, timer_cb, c);
-	if (!c->bev || !c->timer) {
+	if (!c->timer) {
 		/* Memory pressure: drop this client, keep the proxy. */
-		if (c->bev)
-			bufferevent_free(c->bev);
-		else
-			evutil_closesocket(fd);
-		if (c->timer)
-			event_free(c->timer);
+		wire_free(c->bev);
 		free(c);
 		return;
 	}
@@ -657,6 +676,32 @@ void proxy_accept(struct proxy *px, evutil_socket_t fd,
 	/* EV_WRITE is enabled from creation and armed when output is queued;
 	 * enabling it here would arm it for nothing. */
 	bufferevent_enable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_input(c->bev))) {
+		/* Bytes that came with the end of a TLS handshake. */
+		conn_enter(c);
+		conn_process(c);
+		conn_leave(c);
+	}
+}
+
+void proxy_accept(struct proxy *px, evutil_socket_t fd,
+		  const struct sockaddr *sa, int salen)
+{
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	struct bufferevent *bev = bufferevent_socket_new(
+		px->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (!bev) {
+		evutil_closesocket(fd);
+		return;
+	}
+	conn_open(px, bev, false, sa, salen);
+}
+
+void proxy_accept_tls(struct proxy *px, struct bufferevent *bev,
+		      const struct sockaddr *sa, int salen)
+{
+	conn_open(px, bev, true, sa, salen);
 }
 
 void proxy_shutdown(struct proxy *px)

@@ -11,6 +11,7 @@
 #include <event2/util.h>
 #include <stdint.h>
 
+struct bufferevent;
 struct event_base;
 struct gw_config;
 struct routes;
@@ -44,6 +45,12 @@ struct proxy *proxy_create(const struct proxy_params *p);
 /* Take ownership of an accepted, non-blocking client socket. */
 void proxy_accept(struct proxy *px, evutil_socket_t fd,
 		  const struct sockaddr *sa, int salen);
+
+/* Take ownership of an open TLS client connection (tls.h ready_cb: the
+ * handshake is done). Its requests go upstream with X-Forwarded-Proto:
+ * https, its responses carry [tls] hsts, and it is never redirected. */
+void proxy_accept_tls(struct proxy *px, struct bufferevent *bev,
+		      const struct sockaddr *sa, int salen);
 
 /* Graceful stop: idle connections close now; the others finish their
  * current exchange with "Connection: close". */

@@ -50,7 +50,11 @@ struct tunnel;
 	X(UP_BAD_RESPONSE, 502, "invalid upstream response")                  \
 	X(UP_CONNECT_TIMEOUT, 504, "upstream connect timed out")              \
 	X(UP_TIMEOUT, 504, "upstream response timed out")                     \
-	X(UP_SEND_TIMEOUT, 504, "upstream stopped reading the request")
+	X(UP_SEND_TIMEOUT, 504, "upstream stopped reading the request")     \
+	X(HTTPS_MOVED, 301, "plain HTTP: redirected to https")                \
+	X(HTTPS_FOUND, 302, "plain HTTP: redirected to https")                \
+	X(HTTPS_TEMPORARY, 307, "plain HTTP: redirected to https")            \
+	X(HTTPS_PERMANENT, 308, "plain HTTP: redirected to https")
 
 enum proxy_err {
 #define X(name, status, text) PROXY_ERR_##name,
@@ -138,6 +142,7 @@ struct conn {
 	struct gw_addr peer;
 	char peer_ip[48];         /* textual peer IP, for logs and XFF */
 	bool peer_trusted;        /* peer in trusted_proxies */
+	bool tls;                 /* bev is a TLS connection (tls.h) */
 	enum conn_state state;
 	unsigned refs;            /* callbacks running on this conn */
 	bool dead;                /* closed; free when refs drops to 0 */

@@ -45,6 +45,58 @@ static bool is_navigation(const struct http1_head *req)
 	return proxy_wants_html(req);
 }
 
+/* The client reached us over HTTPS: TLS to the gateway, or a trusted
+ * proxy in front that terminated it and says so. */
+static bool conn_is_https(const struct conn *c)
+{
+	if (c->tls)
+		return true;
+	const struct http1_header *p =
+		c->peer_trusted ? http1_head_get(&c->x.req, "X-Forwarded-Proto")
+				: NULL;
+	return p && gw_str_ieq_cstr(gw_str_trim(p->value), "https");
+}
+
+/* ACME http-01 challenges (RFC 8555 §8.3) arrive over plain HTTP, before
+ * the name has a certificate: never redirected. */
+static bool is_acme_challenge(struct gw_str path)
+{
+	static const char prefix[] = "/.well-known/acme-challenge/";
+	return path.len >= sizeof(prefix) - 1 &&
+	       memcmp(path.p, prefix, sizeof(prefix) - 1) == 0;
+}
+
+/* Plain HTTP for a routed host: answer with its https:// URL. The
+ * Location is rebuilt from the normalised routing key (a name we serve,
+ * never the raw Host), [tls] redirect_port and the origin-form target, so
+ * it cannot point anywhere else. GET and HEAD get the configured status;
+ * other methods 308 (or 307 when the configured one is temporary), which
+ * keep the method and body. */
+static void https_redirect(struct conn *c)
+{
+	const struct gw_config *cfg = c->px->cfg;
+	struct exchange *x = &c->x;
+	unsigned code = cfg->tls_redirect;
+	if (x->req.method != HTTP_GET && x->req.method != HTTP_HEAD)
+		code = code == 301 || code == 308 ? 308 : 307;
+	char port[8] = "";
+	if (cfg->tls_redirect_port != 443)
+		snprintf(port, sizeof(port), ":%u", cfg->tls_redirect_port);
+	struct gw_str path = x->path;
+	bool origin = path.len && (path.p[0] == '/' || x->path_needs_slash);
+	if (!origin) /* asterisk-form: the server itself */
+		path = GW_STR_LIT("/");
+	size_t n = 8 + strlen(x->host) + strlen(port) + 1 + path.len + 1;
+	x->redirect = gw_xmalloc(n);
+	snprintf(x->redirect, n, "https://%s%s%s%.*s", x->host, port,
+		 origin && x->path_needs_slash ? "/" : "", (int)path.len, path.p);
+	conn_fail(c, code == 301   ? PROXY_ERR_HTTPS_MOVED
+		     : code == 302 ? PROXY_ERR_HTTPS_FOUND
+		     : code == 307 ? PROXY_ERR_HTTPS_TEMPORARY
+				   : PROXY_ERR_HTTPS_PERMANENT,
+		  NULL);
+}
+
 /* Append s percent-encoded (everything but RFC 3986 unreserved). */
 static void add_encoded(struct evbuffer *b, const char *s, size_t n)
 {
@@ -72,12 +124,7 @@ static char *login_redirect(struct conn *c)
 	struct evbuffer *b = evbuffer_new();
 	if (!b)
 		return NULL;
-	bool https = false;
-	const struct http1_header *p =
-		c->peer_trusted ? http1_head_get(&x->req, "X-Forwarded-Proto")
-				: NULL;
-	if (p && gw_str_ieq_cstr(gw_str_trim(p->value), "https"))
-		https = true;
+	bool https = conn_is_https(c);
 	evbuffer_add(b, login, strlen(login));
 	evbuffer_add(b, strchr(login, '?') ? "&return_to=" : "?return_to=", 11);
 	const char *scheme = https ? "https://" : "http://";
@@ -283,6 +330,15 @@ int conn_route(struct conn *c)
 		x->upgrade = false;
 	}
 
+	bool acme = !c->tls && is_acme_challenge(x->path);
+	if (acme && cfg->tls_acme_backend) {
+		/* To the solver for any host: the challenge for a name comes
+		 * before the name has a route (or a certificate). */
+		x->up_addr_copy = *cfg->tls_acme_backend;
+		x->up_addr = &x->up_addr_copy;
+		return 0;
+	}
+
 	struct route *r = routes_lookup(c->px->routes, x->host);
 	if (!r) {
 		/* Without a complete table a missing host may well exist. */
@@ -291,6 +347,12 @@ int conn_route(struct conn *c)
 		conn_fail(c, unsure ? PROXY_ERR_ROUTES_UNAVAILABLE
 				    : PROXY_ERR_NO_ROUTE,
 			  NULL);
+		return -1;
+	}
+	if (cfg->tls_redirect && !acme && !conn_is_https(c)) {
+		/* Before authorization and waking: over plain HTTP neither a
+		 * session cookie nor an app's time is spent. */
+		https_redirect(c);
 		return -1;
 	}
 	const struct gw_addr *a = route_pick(r);

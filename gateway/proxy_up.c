@@ -73,7 +73,7 @@ static void up_connected(struct conn *c)
 		.host_out = x->host_out,
 		.client_ip = gw_str_make(c->peer_ip, strlen(c->peer_ip)),
 		.peer_trusted = c->peer_trusted,
-		.tls = false,
+		.tls = c->tls,
 		.upgrade = x->upgrade,
 		/* The platform's session is for the gateway only: apps are
 		 * untrusted, public or private. */
@@ -308,8 +308,15 @@ static void read_response_head(struct conn *c)
 				 x->resp.framing == HTTP1_BODY_CLOSE ||
 				 c->nreq >= cfg->keepalive_requests ||
 				 cfg->keepalive_timeout_ms == 0;
-		struct http1_header extra[2];
+		struct http1_header extra[3];
 		size_t nextra = 0;
+		/* HSTS on HTTPS, unless the app sets its own for its host. */
+		if (c->tls && cfg->tls_hsts &&
+		    !http1_head_get(&x->resp, "Strict-Transport-Security"))
+			extra[nextra++] = (struct http1_header){
+				GW_STR_LIT("Strict-Transport-Security"),
+				gw_str_make(cfg->tls_hsts,
+					    strlen(cfg->tls_hsts))};
 		/* 1.0 clients only keep a connection they are told is kept. */
 		if (x->req.minor == 0 && !x->close_after)
 			extra[nextra++] = (struct http1_header){

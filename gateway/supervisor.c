@@ -99,6 +99,7 @@ struct supervisor {
 	const struct gw_config *cfg;
 	unsigned n;
 	supervisor_child_fn child;
+	void *child_arg;          /* handed to every child (not owned) */
 	struct sup_worker w[SUP_MAX_WORKERS];
 	struct event *sig_term, *sig_int, *sig_hup, *sig_chld;
 	bool stopping;
@@ -455,6 +456,7 @@ static void spawn(struct supervisor *s, struct sup_worker *w)
 		close(sv[0]);
 		const struct gw_config *cfg = s->cfg;
 		supervisor_child_fn child = s->child;
+		void *child_arg = s->child_arg;
 		unsigned index = w->index;
 		/* The parent's loop is shared with us until reinit: after
 		 * it, freeing touches only our copies. */
@@ -473,7 +475,7 @@ static void spawn(struct supervisor *s, struct sup_worker *w)
 		 * second signal means "stop now", not "drain". */
 		setpgid(0, 0);
 		unsetenv("NOTIFY_SOCKET");
-		_exit(child(cfg, index, sv[1]));
+		_exit(child(cfg, index, sv[1], child_arg));
 	}
 	close(sv[1]);
 	if (pid < 0) {
@@ -490,7 +492,7 @@ static void spawn(struct supervisor *s, struct sup_worker *w)
 }
 
 int supervisor_run(const struct gw_config *cfg, unsigned n,
-		   supervisor_child_fn child)
+		   supervisor_child_fn child, void *child_arg)
 {
 	if (n > SUP_MAX_WORKERS)
 		n = SUP_MAX_WORKERS;
@@ -498,6 +500,7 @@ int supervisor_run(const struct gw_config *cfg, unsigned n,
 	s->cfg = cfg;
 	s->n = n;
 	s->child = child;
+	s->child_arg = child_arg;
 	s->rl.interval_ms = 10000;
 	s->rl.burst = 5;
 	LIST_INIT(&s->gathers);

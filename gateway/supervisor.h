@@ -15,13 +15,16 @@ struct gw_config;
 
 /* Runs in a freshly forked child: the worker's whole life. index is
  * 0..n-1 (its "worker" label), ctl_fd its end of the control channel
- * (owned by the child). Returns the child's exit status. */
+ * (owned by the child), arg what supervisor_run was given. Returns the
+ * child's exit status. */
 typedef int (*supervisor_child_fn)(const struct gw_config *cfg,
-				   unsigned index, int ctl_fd);
+				   unsigned index, int ctl_fd, void *arg);
 
 /* Run n workers until they have all exited after a stop signal, or one
- * failed at start. Returns the process exit status. */
+ * failed at start. child_arg (not owned) is passed to every child: state
+ * made before the fork that all workers share, such as the TLS ticket
+ * seed. Returns the process exit status. */
 int supervisor_run(const struct gw_config *cfg, unsigned n,
-		   supervisor_child_fn child);
+		   supervisor_child_fn child, void *child_arg);
 
 #endif

@@ -3,7 +3,8 @@
  * Each direction: read side -> other side's output. When the sink's output
  * passes buffer_size the source stops reading; the sink's write callback
  * (low watermark buffer_size/2) restarts it. On EOF or error from one side,
- * the other side's pending output is flushed, then both are closed.
+ * the other side's pending output is flushed, then both are closed (a TLS
+ * side with close_notify: wss clients see a clean end, wire.h).
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -12,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "tunnel.h"
+#include "wire.h"
 #include "core/log.h"
 #include "core/compat.h"
 
@@ -30,8 +32,7 @@ struct tunnel {
 static void tunnel_finish(struct tunnel *t)
 {
 	for (int i = 0; i < 2; i++)
-		if (t->side[i])
-			bufferevent_free(t->side[i]);
+		wire_free(t->side[i]); /* TLS: close_notify first */
 	tunnel_done_cb cb = t->done_cb;
 	void *arg = t->arg;
 	uint64_t in = t->bytes[0], out = t->bytes[1];
@@ -96,7 +97,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	/* Move what the ending side still had, then flush it to the other. */
 	pump(t, i);
 	struct bufferevent *other = t->side[!i];
-	bufferevent_free(t->side[i]);
+	wire_free(t->side[i]);
 	t->side[i] = NULL;
 	t->closing = true;
 	if (evbuffer_get_length(bufferevent_get_output(other)) == 0) {

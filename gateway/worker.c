@@ -1,9 +1,13 @@
-/* worker.c - the per-process loop context and graceful shutdown.
+/* worker.c - the per-process loop context, reload and graceful shutdown.
  *
  * SIGTERM/SIGINT: close the listening sockets (new connections go to other
- * workers or are refused), let every open exchange finish with
- * "Connection: close", and leave the loop when the last connection is gone
- * or drain_timeout has passed. A second signal stops at once.
+ * workers or are refused), drop TLS handshakes in progress, let every open
+ * exchange finish with "Connection: close", and leave the loop when the
+ * last connection is gone or drain_timeout has passed. A second signal
+ * stops at once.
+ *
+ * SIGHUP: worker_reload() - today the TLS certificates (tls_reload); open
+ * connections are not touched.
  */
 #include <event2/event.h>
 #include <signal.h>
@@ -20,6 +24,7 @@
 #include "proxy.h"
 #include "routes.h"
 #include "routesync.h"
+#include "tls.h"
 #include "upstream.h"
 #include "worker.h"
 #include "worker_admin.h"
@@ -38,9 +43,13 @@ struct worker {
 	struct fleet *fleet;     /* shared activity (Redis + Kubernetes) */
 	struct upstream_pool *pool;
 	struct proxy *proxy;
+	struct tls *tls;         /* NULL without [tls] listen */
 	struct listener **listeners;
+	bool *listener_tls;      /* per listener: accepts TLS clients */
 	size_t nlisteners;
-	struct event *sig_term, *sig_int;
+	unsigned nconns;         /* client connections open (proxy) */
+	unsigned nhandshakes;    /* TLS handshakes in progress */
+	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *drain_timer;
 	bool draining;
 	int exit_status;
@@ -77,14 +86,29 @@ static void close_listeners(struct worker *w)
 	w->nlisteners = 0;
 }
 
+/* max_connections counts every client socket: served connections and
+ * TLS handshakes still in progress. */
+static void update_full(struct worker *w)
+{
+	bool full = w->nconns + w->nhandshakes >= w->cfg->max_connections;
+	for (size_t i = 0; i < w->nlisteners; i++)
+		listener_set_full(w->listeners[i], full);
+	if (w->draining && w->nconns == 0 && w->nhandshakes == 0)
+		event_base_loopexit(w->base, NULL);
+}
+
 static void count_cb(void *arg, unsigned count)
 {
 	struct worker *w = arg;
-	bool full = count >= w->cfg->max_connections;
-	for (size_t i = 0; i < w->nlisteners; i++)
-		listener_set_full(w->listeners[i], full);
-	if (w->draining && count == 0)
-		event_base_loopexit(w->base, NULL);
+	w->nconns = count;
+	update_full(w);
+}
+
+static void hs_count_cb(void *arg, unsigned pending)
+{
+	struct worker *w = arg;
+	w->nhandshakes = pending;
+	update_full(w);
 }
 
 static void accept_cb(void *arg, evutil_socket_t fd, const struct sockaddr *sa,
@@ -92,6 +116,40 @@ static void accept_cb(void *arg, evutil_socket_t fd, const struct sockaddr *sa,
 {
 	struct worker *w = arg;
 	proxy_accept(w->proxy, fd, sa, salen);
+}
+
+static void tls_accept_cb(void *arg, evutil_socket_t fd,
+			  const struct sockaddr *sa, int salen)
+{
+	struct worker *w = arg;
+	tls_accept(w->tls, fd, sa, salen);
+}
+
+static void handshake_done_cb(void *arg, struct bufferevent *bev,
+			 const struct sockaddr *sa, int salen)
+{
+	struct worker *w = arg;
+	proxy_accept_tls(w->proxy, bev, sa, salen);
+}
+
+int worker_reload(struct worker *w)
+{
+	if (!w->tls) {
+		gw_log(GW_LOG_INFO, "worker", "reload: no TLS certificates to "
+		       "reload");
+		return 0;
+	}
+	return tls_reload(w->tls, w->cfg);
+}
+
+static void hup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct worker *w = arg;
+	gw_log(GW_LOG_INFO, "worker", "SIGHUP: reloading");
+	worker_admin_reload_begin(w->wadmin);
+	int rc = worker_reload(w);
+	worker_admin_reload_end(w->wadmin, rc == 0,
+				rc == 0 ? NULL : "certificates kept (see log)");
 }
 
 static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -124,6 +182,7 @@ static void start_drain(struct worker *w, const char *why)
 	       "%s: no longer accepting; draining open connections", why);
 	worker_admin_draining(w->wadmin, why);
 	close_listeners(w);
+	tls_shutdown(w->tls);
 	proxy_shutdown(w->proxy);
 	struct proxy_stats st;
 	proxy_get_stats(w->proxy, &st);
@@ -136,7 +195,8 @@ static void start_drain(struct worker *w, const char *why)
 	event_add(w->drain_timer, &tv);
 }
 
-struct worker *worker_create(const struct gw_config *cfg, char *err,
+struct worker *worker_create(const struct gw_config *cfg,
+			     const struct tls_seed *seed, char *err,
 			     size_t errlen)
 {
 	struct worker *w = gw_xcalloc(1, sizeof(*w));
@@ -223,25 +283,47 @@ struct worker *worker_create(const struct gw_config *cfg, char *err,
 		.arg = w,
 	};
 	w->wadmin = worker_admin_create(&wp);
+	if (cfg->ntls_listen) {
+		struct tls_params tp = {
+			.base = w->base,
+			.cfg = cfg,
+			.seed = seed,
+			.ready_cb = handshake_done_cb,
+			.count_cb = hs_count_cb,
+			.arg = w,
+		};
+		w->tls = tls_create(&tp, err, errlen);
+		if (!w->tls)
+			goto fail_listen;
+	}
 
-	w->listeners = gw_xcalloc(cfg->nlisten, sizeof(*w->listeners));
-	for (size_t i = 0; i < cfg->nlisten; i++) {
-		w->listeners[i] = listener_create(w->base, &cfg->listen[i],
-						  accept_cb, w, err, errlen);
+	size_t n = cfg->nlisten + cfg->ntls_listen;
+	w->listeners = gw_xcalloc(n, sizeof(*w->listeners));
+	w->listener_tls = gw_xcalloc(n, sizeof(*w->listener_tls));
+	for (size_t i = 0; i < n; i++) {
+		bool tls = i >= cfg->nlisten;
+		const struct gw_addr *a = tls ? &cfg->tls_listen[i - cfg->nlisten]
+					      : &cfg->listen[i];
+		w->listeners[i] = listener_create(w->base, a,
+						  tls ? tls_accept_cb : accept_cb,
+						  w, err, errlen);
 		if (!w->listeners[i])
 			goto fail_listen;
+		w->listener_tls[i] = tls;
 		listener_stats_register(w->listeners[i], w->stats);
 		w->nlisteners++;
 	}
 	w->sig_term = evsignal_new(w->base, SIGTERM, signal_cb, w);
 	w->sig_int = evsignal_new(w->base, SIGINT, signal_cb, w);
+	w->sig_hup = evsignal_new(w->base, SIGHUP, hup_cb, w);
 	w->drain_timer = evtimer_new(w->base, drain_timeout_cb, w);
-	if (!w->sig_term || !w->sig_int || !w->drain_timer) {
+	if (!w->sig_term || !w->sig_int || !w->sig_hup || !w->drain_timer) {
 		snprintf(err, errlen, "cannot set up signal handling");
 		goto fail_listen;
 	}
 	event_add(w->sig_term, NULL);
 	event_add(w->sig_int, NULL);
+	event_add(w->sig_hup, NULL);
 	return w;
 
 fail_listen:
@@ -262,8 +344,9 @@ int worker_set_role(struct worker *w, const struct worker_role *role,
 int worker_run(struct worker *w)
 {
 	for (size_t i = 0; i < w->nlisteners; i++)
-		gw_log(GW_LOG_INFO, "worker", "listening on %s",
-		       listener_addr(w->listeners[i])->text);
+		gw_log(GW_LOG_INFO, "worker", "listening on %s%s",
+		       listener_addr(w->listeners[i])->text,
+		       w->listener_tls[i] ? " (TLS)" : "");
 	worker_admin_listening(w->wadmin, w->nlisteners);
 	event_base_dispatch(w->base);
 	return w->exit_status;
@@ -276,7 +359,10 @@ void worker_destroy(struct worker *w)
 	worker_admin_destroy(w->wadmin);
 	close_listeners(w);
 	free(w->listeners);
+	free(w->listener_tls);
+	tls_shutdown(w->tls); /* handshakes hand nothing to the proxy now */
 	proxy_destroy(w->proxy); /* cancels pending authorizations, holds */
+	tls_destroy(w->tls);  /* after the connections using its contexts */
 	fleet_destroy(w->fleet); /* before the projects it answers for */
 	activator_destroy(w->act); /* stops the apps it started */
 	kubeapi_destroy(w->kube);
@@ -288,6 +374,8 @@ void worker_destroy(struct worker *w)
 		event_free(w->sig_term);
 	if (w->sig_int)
 		event_free(w->sig_int);
+	if (w->sig_hup)
+		event_free(w->sig_hup);
 	if (w->drain_timer)
 		event_free(w->drain_timer);
 	stats_destroy(w->stats); /* after every module that registered */

@@ -8,11 +8,14 @@
 #include <stddef.h>
 
 struct gw_config;
+struct tls_seed;
 struct worker;
 
-/* Build everything and bind the listeners. Returns NULL with a reason in
- * err. cfg must outlive the worker. */
-struct worker *worker_create(const struct gw_config *cfg, char *err,
+/* Build everything and bind the listeners (plain and TLS). Returns NULL
+ * with a reason in err. cfg must outlive the worker; seed (tls.h: the
+ * session ticket secret every worker of this start shares) is copied. */
+struct worker *worker_create(const struct gw_config *cfg,
+			     const struct tls_seed *seed, char *err,
 			     size_t errlen);
 
 /* What this process is within the gateway. */
@@ -27,6 +30,11 @@ struct worker_role {
  * a reason in err (the admin address cannot be bound). */
 int worker_set_role(struct worker *w, const struct worker_role *role,
 		    char *err, size_t errlen);
+
+/* What SIGHUP does: reload the TLS certificates from the directory (open
+ * connections keep theirs). Returns 0, or -1 when the old set stayed (the
+ * reason is logged). A full configuration reload plugs in here. */
+int worker_reload(struct worker *w);
 
 /* Run until SIGTERM/SIGINT has drained every connection (or the drain
  * timeout passed). Returns the process exit status. */

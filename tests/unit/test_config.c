@@ -198,7 +198,7 @@ static void test_admin_keys(void **state)
 	assert_null(load("[admin]\nreadyz_redis = sometimes\n", err,
 			 sizeof(err)));
 	assert_non_null(strstr(err, "t.conf:2: [admin] readyz_redis: expected "
-				    "one of never|startup|always"));
+				    "one of never, startup, always"));
 }
 
 static void test_password_file(void **state)
@@ -221,6 +221,55 @@ static void test_password_file(void **state)
 				    "read"));
 }
 
+/* [tls]: defaults that leave TLS off, enum keys, the repeatable listen,
+ * and the cross-key check done at finalize. */
+static void test_tls_section(void **state)
+{
+	char err[256] = "";
+	struct gw_config *c = load("", err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->ntls_listen, 0);
+	assert_null(c->tls_cert_dir);
+	assert_int_equal(c->tls_min_version, CONFIG_TLS_1_2);
+	assert_int_equal(c->tls_redirect, 0);
+	assert_int_equal(c->tls_redirect_port, 443);
+	assert_int_equal(c->tls_ticket_rotate_ms, 3600000);
+	assert_int_equal(c->tls_handshake_timeout_ms, 10000);
+	assert_null(c->tls_hsts);
+	config_destroy(c);
+
+	c = load("[tls]\nlisten = 127.0.0.1:8443\nlisten = [::1]:8443\n"
+		 "cert_dir = /etc/gw/certs\nmin_version = 1.3\nredirect = 308\n"
+		 "hsts = max-age=600; includeSubDomains\n"
+		 "acme_backend = 127.0.0.1:8089\nsession_ticket_rotate = 0\n",
+		 err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->ntls_listen, 2);
+	assert_string_equal(c->tls_listen[1].text, "[::1]:8443");
+	assert_int_equal(c->nlisten, 0); /* [gateway] listen keeps its default */
+	assert_int_equal(c->tls_min_version, CONFIG_TLS_1_3);
+	assert_int_equal(c->tls_redirect, 308);
+	assert_string_equal(c->tls_hsts, "max-age=600; includeSubDomains");
+	assert_string_equal(c->tls_acme_backend->text, "127.0.0.1:8089");
+	assert_int_equal(c->tls_ticket_rotate_ms, 0);
+	assert_int_equal(config_finalize(c, err, sizeof(err)), 0);
+	assert_int_equal(c->nlisten, 1);
+	config_destroy(c);
+
+	c = load("[tls]\nlisten = 127.0.0.1:8443\n", err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(config_finalize(c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "needs [tls] cert_dir"));
+	config_destroy(c);
+
+	c = load("[tls]\n\nredirect = 303\n", err, sizeof(err));
+	assert_null(c);
+	assert_non_null(strstr(err, "t.conf:3: [tls] redirect: expected one of"));
+	c = load("[tls]\nhsts = max-age=1\x01\n", err, sizeof(err));
+	assert_null(c);
+	assert_non_null(strstr(err, "control characters"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -233,6 +282,7 @@ int main(void)
 		cmocka_unit_test(test_long_lines),
 		cmocka_unit_test(test_admin_keys),
 		cmocka_unit_test(test_password_file),
+		cmocka_unit_test(test_tls_section),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
