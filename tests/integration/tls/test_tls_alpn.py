@@ -2,7 +2,7 @@
 (and speaks HTTP/1.1), not a failed handshake."""
 import subprocess
 
-from conftest import APPS
+from tlstest import APPS
 
 SNI = f"a.{APPS}"
 

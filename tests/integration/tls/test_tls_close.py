@@ -11,7 +11,7 @@ import time
 
 import gwtest
 from backend import payload
-from conftest import APPS, read_until_close
+from tlstest import APPS, read_until_close
 
 HOST = f"a.{APPS}"
 

@@ -6,7 +6,6 @@ import subprocess
 import pytest
 
 import gwtest
-from conftest import APPS
 
 
 def check(tmp_path, text):

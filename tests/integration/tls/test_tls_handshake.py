@@ -6,7 +6,7 @@ import socket
 import ssl
 import time
 
-from conftest import APPS
+from tlstest import APPS
 
 HOST = f"a.{APPS}"
 

@@ -6,7 +6,7 @@ import json
 import socket
 import threading
 
-from conftest import APPS
+from tlstest import APPS
 
 HOST = f"a.{APPS}"
 HSTS = "max-age=31536000; includeSubDomains"

@@ -9,7 +9,7 @@ import json
 import pytest
 
 import gwtest
-from conftest import APPS
+from tlstest import APPS
 
 HOST = f"a.{APPS}"
 

@@ -11,7 +11,7 @@ import signal
 
 import gwtest
 from backend import payload
-from conftest import APPS, peer_cn, replace_pair
+from tlstest import APPS, peer_cn, replace_pair
 
 HOST = f"a.{APPS}"
 WILD = [f"*.{APPS}"]
@@ -118,7 +118,7 @@ def test_supervisor_forwards_sighup_to_every_worker(backend, make_tls_gateway, p
     gwtest.wait_for(lambda: g.stderr().count("(TLS)") == 2, timeout=10)
     replace_pair(pki, certdir, "wildcard", "wildcard-2", WILD)
     g.reload(lines=2)
-    assert "SIGHUP: telling the workers to reload" in g.stderr()
+    assert "SIGHUP: forwarded to 2 workers" in g.stderr()
     # SO_REUSEPORT spreads these over both workers
     assert {cn_for(g) for _ in range(16)} == {"wildcard-2"}
 

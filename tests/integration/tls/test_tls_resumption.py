@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import APPS
+from tlstest import APPS
 
 HOST = f"a.{APPS}"
 REQ = f"GET /echo HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode()

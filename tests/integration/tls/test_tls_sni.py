@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import APPS
+from tlstest import APPS
 
 
 @pytest.mark.parametrize("sni,cn", [
@@ -44,7 +44,7 @@ def test_no_sni_gets_the_default(tgw):
     ctx = tgw.context()
     ctx.check_hostname = False
     s = tgw.wrap(None, ctx=ctx)
-    from conftest import peer_cn
+    from tlstest import peer_cn
     assert peer_cn(s) == "default"
     s.close()
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import APPS
+from tlstest import APPS
 
 SNI = f"a.{APPS}"
 

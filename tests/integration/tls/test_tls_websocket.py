@@ -4,7 +4,7 @@ import ssl
 
 import websocket
 
-from conftest import APPS, read_until_close
+from tlstest import APPS, read_until_close
 
 HOST = f"a.{APPS}"
 
