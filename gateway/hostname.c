@@ -97,6 +97,12 @@ int hostname_normalize(struct gw_str a, char out[HOSTNAME_MAX],
 		}
 		out[i] = (char)c;
 	}
+	if (host.p[0] != '[' && label == 0) {
+		/* "a.." lost one trailing dot above and still ends in one */
+		out[0] = '\0';
+		*err = "empty label in host";
+		return -1;
+	}
 	out[host.len] = '\0';
 	return 0;
 }

@@ -224,7 +224,7 @@ void conn_fail(struct conn *c, enum proxy_err err, const char *detail)
 		     err == PROXY_ERR_HEAD_TOO_LARGE ||
 		     err == PROXY_ERR_HEADER_TIMEOUT ||
 		     err == PROXY_ERR_BODY_TIMEOUT ||
-		     err == PROXY_ERR_VERSION ||
+		     err == PROXY_ERR_VERSION || err == PROXY_ERR_EXPECTATION ||
 		     err == PROXY_ERR_NOT_IMPLEMENTED || c->client_eof ||
 		     c->px->draining || !x->req.keep_alive || x->req.major == 0 ||
 		     c->nreq >= c->px->cfg->keepalive_requests;
@@ -324,6 +324,7 @@ static bool read_head(struct conn *c)
 	}
 	if (st != 0) {
 		enum proxy_err e = st == 431   ? PROXY_ERR_HEAD_TOO_LARGE
+				   : st == 417 ? PROXY_ERR_EXPECTATION
 				   : st == 501 ? PROXY_ERR_NOT_IMPLEMENTED
 				   : st == 505 ? PROXY_ERR_VERSION
 					       : PROXY_ERR_BAD_REQUEST;

@@ -34,6 +34,7 @@ struct tunnel;
 	X(NO_ROUTE, 404, "no app for this host")                              \
 	X(HEADER_TIMEOUT, 408, "request head timed out")                      \
 	X(BODY_TIMEOUT, 408, "request body timed out")                        \
+	X(EXPECTATION, 417, "unsupported expectation")                        \
 	X(HEAD_TOO_LARGE, 431, "request head too large")                      \
 	X(NOT_IMPLEMENTED, 501, "not implemented")                            \
 	X(VERSION, 505, "HTTP version not supported")                         \

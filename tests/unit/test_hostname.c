@@ -37,6 +37,7 @@ static void test_rejected(void **state)
 		"", ":80", "a..b", ".a", "a b", "a@b", "user:pw@host",
 		"host:", "host:99999", "host:8o", "host:-1", "a/b", "a\\b",
 		"a%2eb", "[::1", "::1", "[zz::1]", "a.b:80:80", "..",
+		"x..", "x..:80", "a.b..",
 		"host\r", "a,b",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
