@@ -79,7 +79,6 @@ static void exchange_reset(struct conn *c)
 	if (c->x.act_counted)
 		activator_done(c->x.act);
 	free(c->x.head_buf);
-	free(c->x.resp_buf);
 	free(c->x.redirect);
 	free(c->x.req_hdrs);
 	memset(&c->x, 0, sizeof(c->x));
@@ -106,6 +105,10 @@ void conn_close(struct conn *c)
 	if (c->timer) {
 		event_free(c->timer);
 		c->timer = NULL;
+	}
+	if (c->up_timer) {
+		event_free(c->up_timer);
+		c->up_timer = NULL;
 	}
 	exchange_reset(c);
 	if (c->refs == 0)
@@ -403,11 +406,7 @@ void conn_relay_request(struct conn *c)
 	if (st == BODY_DONE) {
 		x->req_done = true;
 		/* From now on the app owes us a response. */
-		if (x->up_state == UP_WAIT_HEAD) {
-			struct timeval rt = tv_ms(c->px->cfg->first_byte_timeout_ms);
-			struct timeval wt = tv_ms(c->px->cfg->up_send_timeout_ms);
-			bufferevent_set_timeouts(x->up, &rt, &wt);
-		}
+		up_request_sent(c);
 		conn_client_timeouts(c, 0);
 		return;
 	}

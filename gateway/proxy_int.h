@@ -113,10 +113,11 @@ struct exchange {
 	bool client_paused;      /* client reading off: upstream output full */
 	bool up_paused;          /* upstream reading off: client output full */
 
-	char *resp_buf;          /* copy of the current response head */
-	struct http1_head resp;  /* final (or interim) response head; its
-				    hdrs are the proxy's hdr_scratch, valid
-				    only while the head is being handled */
+	struct http1_head resp;  /* final (or interim) response head: its
+				    slices (hdrs in the proxy's hdr_scratch,
+				    reason) are valid only while the head
+				    is being handled; the scalars after */
+	size_t interim_bytes;    /* 1xx head bytes received (capped) */
 	size_t resp_scan;        /* http1_find_head_end resume point */
 	struct body_relay resp_body;
 	bool resp_started;       /* a final response head went to the client */
@@ -134,6 +135,8 @@ struct conn {
 	struct proxy *px;
 	struct bufferevent *bev;  /* client connection (owned until tunnel) */
 	struct event *timer;      /* head deadline / keep-alive idle */
+	struct event *up_timer;   /* response-head deadline (proxy_up.c);
+				     made on the first upstream exchange */
 	struct gw_addr peer;
 	char peer_ip[48];         /* textual peer IP, for logs and XFF */
 	bool peer_trusted;        /* peer in trusted_proxies */
@@ -196,5 +199,8 @@ bool proxy_wants_html(const struct http1_head *req);
 void up_start(struct conn *c);
 void up_release(struct conn *c, bool reusable);
 void up_resume(struct conn *c);
+/* The whole request has been handed to the upstream: the response-head
+ * deadline (first_byte_timeout) starts. */
+void up_request_sent(struct conn *c);
 
 #endif
