@@ -20,9 +20,13 @@ enum http1_scan http1_find_head_end(const char *buf, size_t len,
 				    size_t *scanned, size_t *head_len)
 {
 	size_t i = *scanned > 2 ? *scanned - 2 : 0;
-	for (; i < len; i++) {
-		if (buf[i] != '\n')
-			continue;
+	while (i < len) {
+		const char *lf = memchr(buf + i, '\n', len - i);
+		if (!lf) {
+			i = len;
+			break;
+		}
+		i = (size_t)(lf - buf);
 		if (i + 1 >= len)
 			break;
 		if (buf[i + 1] == '\n') {
@@ -37,6 +41,7 @@ enum http1_scan http1_find_head_end(const char *buf, size_t len,
 				return HTTP1_SCAN_DONE;
 			}
 		}
+		i++;
 	}
 	*scanned = i < len ? i : len;
 	return HTTP1_SCAN_NEED_MORE;
@@ -558,6 +563,27 @@ int http1_parse_response(const char *buf, size_t len, int req_method,
 	if (out->framing == HTTP1_BODY_CLOSE)
 		out->keep_alive = false;
 	return 0;
+}
+
+static void rebase(struct gw_str *s, const char *from, size_t len,
+		   const char *to)
+{
+	if (s->p && s->p >= from && s->p <= from + len)
+		s->p = to + (s->p - from);
+}
+
+void http1_head_rebase(struct http1_head *h, const char *from, size_t len,
+		       const char *to)
+{
+	rebase(&h->method_name, from, len, to);
+	rebase(&h->target, from, len, to);
+	rebase(&h->reason, from, len, to);
+	rebase(&h->host, from, len, to);
+	rebase(&h->upgrade_proto, from, len, to);
+	for (size_t i = 0; h->hdrs && i < h->nhdrs; i++) {
+		rebase(&h->hdrs[i].name, from, len, to);
+		rebase(&h->hdrs[i].value, from, len, to);
+	}
 }
 
 const struct http1_header *http1_head_get(const struct http1_head *h,

@@ -144,6 +144,12 @@ int http1_parse_response(const char *buf, size_t len, int req_method,
 			 struct http1_header *hdrs, struct http1_head *out,
 			 const char **err);
 
+/* The head's bytes moved from `from` (len bytes) to `to`: re-point every
+ * slice that pointed into them (start line, fields, host, upgrade_proto).
+ * The hdrs array itself is the caller's to move. */
+void http1_head_rebase(struct http1_head *h, const char *from, size_t len,
+		       const char *to);
+
 /* Find a header (case-insensitive name); returns the first or NULL. */
 const struct http1_header *http1_head_get(const struct http1_head *h,
 					  const char *name);

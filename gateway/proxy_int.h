@@ -81,10 +81,10 @@ enum up_state {
 
 /* Everything that lives exactly as long as one request/response. */
 struct exchange {
-	char *head_buf;          /* copy of the request head (owned) */
-	size_t head_len;
+	char *head_buf;          /* owned: req.hdrs (exactly nhdrs), then a
+				    copy of the request head's bytes */
+	size_t head_len;         /* bytes of the head */
 	struct http1_head req;   /* slices into head_buf */
-	struct http1_header *req_hdrs; /* req.hdrs, exactly nhdrs (owned) */
 	char host[HOSTNAME_MAX]; /* normalised routing key */
 	struct gw_str host_out;  /* authority to send as Host */
 	struct gw_str path;      /* origin-form target to send */
@@ -148,6 +148,8 @@ struct conn {
 	bool lingering;           /* CLOSING: flushed, half-closed, discarding */
 	unsigned nreq;            /* exchanges started on this connection */
 	size_t head_scan;         /* http1_find_head_end resume point */
+	bool head_timer;          /* CONN_HEAD: timer is the head deadline */
+	unsigned client_read_ms;  /* read timeout last set + 1 (0: unset) */
 	struct tunnel *tunnel;    /* CONN_TUNNEL only (owned by itself) */
 	struct exchange x;        /* the current exchange */
 };

@@ -52,13 +52,17 @@ void up_release(struct conn *c, bool reusable)
 		bufferevent_free(up);
 }
 
-static void up_setup(struct conn *c, struct bufferevent *up)
+/* Callbacks for this exchange; watermarks once per connection (a pooled
+ * one keeps them: every worker's exchanges use the same). */
+static void up_setup(struct conn *c, struct bufferevent *up, bool fresh)
 {
 	const struct gw_config *cfg = c->px->cfg;
+	bufferevent_setcb(up, up_read_cb, up_write_cb, up_event_cb, c);
+	if (!fresh)
+		return;
 	size_t rd_high = cfg->buffer_size > cfg->response_header_max_bytes
 				 ? cfg->buffer_size
 				 : cfg->response_header_max_bytes + 1;
-	bufferevent_setcb(up, up_read_cb, up_write_cb, up_event_cb, c);
 	bufferevent_setwatermark(up, EV_READ, 0, rd_high);
 	bufferevent_setwatermark(up, EV_WRITE, cfg->buffer_size / 2, 0);
 }
@@ -104,9 +108,8 @@ static void up_connected(struct conn *c)
 
 	struct timeval wt = tv_ms(cfg->up_send_timeout_ms);
 	bufferevent_set_timeouts(x->up, NULL, &wt);
-	/* EV_WRITE is on from creation; enabling it again would arm a write
-	 * event for nothing. */
-	bufferevent_enable(x->up, EV_READ);
+	/* Reading is on already (up_open, or the pool), and EV_WRITE is on
+	 * from creation: enabling either again would re-add its event. */
 	conn_relay_request(c);
 	if (!c->dead && x->up && evbuffer_get_length(scratch))
 		wire_send(x->up, scratch); /* the relay had nothing to do */
@@ -124,7 +127,7 @@ static void up_open(struct conn *c, bool allow_pool)
 	x->up = allow_pool ? upstream_pool_take(c->px->pool, x->up_addr) : NULL;
 	if (x->up) {
 		x->up_reused = true;
-		up_setup(c, x->up);
+		up_setup(c, x->up, false);
 		up_connected(c);
 		return;
 	}
@@ -133,7 +136,7 @@ static void up_open(struct conn *c, bool allow_pool)
 		conn_fail(c, PROXY_ERR_UP_CONNECT, err);
 		return;
 	}
-	up_setup(c, x->up);
+	up_setup(c, x->up, true);
 	x->up_state = UP_CONNECTING;
 	/* The write timeout bounds the connect. */
 	struct timeval ct = tv_ms(cfg->connect_timeout_ms);

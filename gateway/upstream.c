@@ -126,11 +126,10 @@ struct bufferevent *upstream_pool_take(struct upstream_pool *pool,
 	pool->stats.idle--;
 	pool->stats.reuses++;
 	free(ic);
+	/* Reading stays on (as in the pool) and EV_WRITE was never disabled.
+	 * The idle timeout is still set: the taker replaces callbacks and
+	 * timeouts before returning to the loop (each re-add costs). */
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
-	bufferevent_set_timeouts(bev, NULL, NULL);
-	/* EV_WRITE was never disabled; enabling it would arm a write event
-	 * with nothing to write (two wasted epoll_ctl calls). */
-	bufferevent_enable(bev, EV_READ);
 	return bev;
 }
 
@@ -157,8 +156,10 @@ void upstream_pool_put(struct upstream_pool *pool, const struct gw_addr *addr,
 	pool->stats.idle++;
 	bufferevent_setcb(bev, idle_read_cb, NULL, idle_event_cb, ic);
 	bufferevent_set_timeouts(bev, &pool->idle_tv, NULL);
-	bufferevent_setwatermark(bev, EV_READ, 0, 0);
-	bufferevent_enable(bev, EV_READ);
+	/* Any byte at all ends an idle connection, whatever the watermarks
+	 * its last user set (they stay for the next one). */
+	if (!(bufferevent_get_enabled(bev) & EV_READ))
+		bufferevent_enable(bev, EV_READ);
 }
 
 struct bufferevent *upstream_connect(struct upstream_pool *pool,

@@ -29,9 +29,11 @@ struct upstream_pool *upstream_pool_create(struct event_base *base,
 					   unsigned max_idle,
 					   unsigned idle_timeout_ms);
 
-/* An idle connection to addr, or NULL. Callbacks and timeouts are cleared;
- * reading and writing are enabled (EV_WRITE armed only once output is
- * queued). */
+/* An idle connection to addr, or NULL. Callbacks are cleared; the pool's
+ * idle read timeout is still set, so the caller sets its own timeouts
+ * before it returns to the loop. Reading and writing are enabled (EV_WRITE
+ * armed only once output is queued); watermarks are as its last user set
+ * them. */
 struct bufferevent *upstream_pool_take(struct upstream_pool *pool,
 				       const struct gw_addr *addr);
 
