@@ -95,6 +95,10 @@ static const struct key keys[] = {
 	{"upstream", "keepalive_timeout", T_DURATION, "60s", SEC(1), SEC(3600),
 	 OFF(keepalive_idle_timeout_ms),
 	 "how long an idle pooled connection is kept"},
+	{"upstream", "keepalive_trim_delay", T_DURATION, "1s", 0, SEC(60),
+	 OFF(keepalive_trim_delay_ms),
+	 "idle connections beyond keepalive are closed this long after a burst; "
+	 "0 = at once"},
 	{"upstream", "tunnel_idle_timeout", T_DURATION, "1h", SEC(1), SEC(86400),
 	 OFF(tunnel_idle_timeout_ms),
 	 "WebSocket/upgrade tunnel closed after both sides are silent this long"},
