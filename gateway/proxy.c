@@ -619,9 +619,11 @@ void proxy_accept(struct proxy *px, evutil_socket_t fd,
 
 	struct conn *c = gw_xcalloc(1, sizeof(*c));
 	c->px = px;
-	c->bev = bufferevent_socket_new(px->base, fd,
-					BEV_OPT_CLOSE_ON_FREE |
-						BEV_OPT_DEFER_CALLBACKS);
+	/* Callbacks run straight from the socket's event, not deferred to a
+	 * second pass of the loop: every callback brackets itself with
+	 * conn_enter/conn_leave and none is invoked from inside a call we
+	 * make (libevent defers a failed connect's event by itself). */
+	c->bev = bufferevent_socket_new(px->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->timer = evtimer_new(px->base, timer_cb, c);
 	if (!c->bev || !c->timer) {
 		/* Memory pressure: drop this client, keep the proxy. */

@@ -207,8 +207,10 @@ struct bufferevent *upstream_connect(struct upstream_pool *pool,
 	}
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* Not deferred (see proxy_accept): a connect that fails at once is
+	 * still reported from the loop, libevent defers that one itself. */
 	struct bufferevent *bev = bufferevent_socket_new(
-		pool->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+		pool->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!bev) {
 		evutil_closesocket(fd);
 		*err = "cannot allocate a connection";
