@@ -1,6 +1,7 @@
 /* body.c - body relay with re-framing. */
 #include <event2/buffer.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "body.h"
 #include "core/compat.h"
@@ -17,6 +18,15 @@ void body_relay_init(struct body_relay *b, enum http1_framing framing,
 	if (framing == HTTP1_BODY_NONE ||
 	    (framing == HTTP1_BODY_LENGTH && content_length == 0))
 		b->done = true;
+}
+
+/* A trailer line "name: value\r\n" (validated by the decoder) naming a
+ * field the gateway acts on. */
+static bool trailer_is_control(const char *line, size_t n)
+{
+	const char *colon = memchr(line, ':', n);
+	return colon &&
+	       http1_header_id(line, (size_t)(colon - line)) != HTTP1_HDR_OTHER;
 }
 
 static enum body_status step_chunked(struct body_relay *b, struct evbuffer *src,
@@ -42,6 +52,7 @@ static enum body_status step_chunked(struct body_relay *b, struct evbuffer *src,
 		}
 		case HTTP1_SPAN_FRAMING:
 			evbuffer_drain(src, n);
+			b->consumed = true;
 			break;
 		case HTTP1_SPAN_DATA:
 			if (b->dechunk) {
@@ -52,9 +63,12 @@ static enum body_status step_chunked(struct body_relay *b, struct evbuffer *src,
 				evbuffer_add(dst, "\r\n", 2);
 			}
 			b->moved += n;
+			b->consumed = true;
 			break;
 		case HTTP1_SPAN_TRAILER:
-			if (b->dechunk) {
+			b->consumed = true;
+			if (b->dechunk || b->drop_trailers ||
+			    trailer_is_control(v.iov_base, n)) {
 				evbuffer_drain(src, n);
 				break;
 			}
@@ -66,6 +80,7 @@ static enum body_status step_chunked(struct body_relay *b, struct evbuffer *src,
 			break;
 		case HTTP1_SPAN_END:
 			evbuffer_drain(src, n);
+			b->consumed = true;
 			if (!b->dechunk) {
 				if (!b->trailers_started)
 					evbuffer_add(dst, "0\r\n", 3);
@@ -96,6 +111,7 @@ enum body_status body_relay_step(struct body_relay *b, struct evbuffer *src,
 			evbuffer_remove_buffer(src, dst, n);
 			b->remaining -= n;
 			b->moved += n;
+			b->consumed = true;
 		}
 		if (b->remaining == 0) {
 			b->done = true;
@@ -109,6 +125,7 @@ enum body_status body_relay_step(struct body_relay *b, struct evbuffer *src,
 		size_t n = evbuffer_get_length(src);
 		evbuffer_remove_buffer(src, dst, n);
 		b->moved += n;
+		b->consumed |= n > 0;
 		return BODY_MORE;
 	}
 	}

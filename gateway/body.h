@@ -8,6 +8,11 @@
  * sender's original bytes. Close-delimited bodies move everything until the
  * caller reports EOF. Data bytes are moved with evbuffer_remove_buffer, not
  * copied.
+ *
+ * Trailer fields: with drop_trailers none is forwarded (requests). Without
+ * it (responses) they pass, except fields the gateway acts on anywhere
+ * else (framing, hop-by-hop, Host, Cookie, Forwarded, X-Forwarded-*: see
+ * enum http1_hdr_id), which must never arrive out of band.
  */
 #ifndef GW_BODY_H
 #define GW_BODY_H
@@ -33,6 +38,12 @@ struct body_relay {
 	bool done;                  /* BODY_DONE was returned */
 	bool dechunk;               /* CHUNKED in, raw bytes out (for an
 				       HTTP/1.0 client; trailers dropped) */
+	bool drop_trailers;         /* CHUNKED: drop every trailer field
+				       (request bodies: apps never see
+				       client trailers, as with nginx) */
+	bool consumed;              /* some byte was taken from src (body
+				       bytes or framing): the body can no
+				       longer be relayed again from scratch */
 	uint64_t moved;             /* payload bytes moved so far */
 };
 

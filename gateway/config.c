@@ -93,7 +93,7 @@ static const struct key keys[] = {
 	 OFF(drain_timeout_ms),
 	 "on SIGTERM, how long open exchanges may take to finish"},
 	{"gateway", "trusted_proxies", T_CIDRS, "", 0, 0, OFF(trusted_proxies),
-	 "peers (CIDRs) whose X-Forwarded-For/-Proto/-Host are kept"},
+	 "peers (CIDRs) whose X-Forwarded-For/-Proto/-Host and Forwarded are kept"},
 
 	{"client", "header_max_bytes", T_SIZE, "16k", 1024, 1048576,
 	 OFF(header_max_bytes), "largest request head; larger gets 431"},
@@ -121,7 +121,8 @@ static const struct key keys[] = {
 	 OFF(connect_timeout_ms), "TCP connect to an app; slower gets 504"},
 	{"upstream", "first_byte_timeout", T_DURATION, "60s", 100, SEC(3600),
 	 OFF(first_byte_timeout_ms),
-	 "request sent, no response head yet; longer gets 504"},
+	 "deadline for the whole final response head, from the request being "
+	 "sent (1xx and dribbled bytes do not extend it); later gets 504"},
 	{"upstream", "read_timeout", T_DURATION, "60s", 100, SEC(3600),
 	 OFF(read_timeout_ms), "idle time while reading a response body"},
 	{"upstream", "send_timeout", T_DURATION, "60s", 100, SEC(3600),
@@ -132,12 +133,17 @@ static const struct key keys[] = {
 	{"upstream", "keepalive_timeout", T_DURATION, "60s", SEC(1), SEC(3600),
 	 OFF(keepalive_idle_timeout_ms),
 	 "how long an idle pooled connection is kept"},
+	{"upstream", "keepalive_trim_delay", T_DURATION, "1s", 0, SEC(60),
+	 OFF(keepalive_trim_delay_ms),
+	 "idle connections beyond keepalive are closed this long after a burst; "
+	 "0 = at once"},
 	{"upstream", "tunnel_idle_timeout", T_DURATION, "1h", SEC(1), SEC(86400),
 	 OFF(tunnel_idle_timeout_ms),
 	 "WebSocket/upgrade tunnel closed after both sides are silent this long"},
 	{"upstream", "header_max_bytes", T_SIZE, "64k", 1024, 1048576,
 	 OFF(response_header_max_bytes),
-	 "largest response head from an app; larger gets 502"},
+	 "largest response head from an app, and the most bytes of 1xx interim "
+	 "heads per exchange; more gets 502"},
 
 	{"gateway", "domain", T_OPTSTR, "", 0, 0, OFF(domain),
 	 "apps live under <project>.<domain> (gatewayctl route add; optional)"},

@@ -68,6 +68,7 @@ struct gw_config {
 	unsigned up_send_timeout_ms;    /* idle while app reads request */
 	unsigned keepalive_max_idle;    /* idle pooled connections/address */
 	unsigned keepalive_idle_timeout_ms;
+	unsigned keepalive_trim_delay_ms; /* excess idle kept this long */
 	unsigned tunnel_idle_timeout_ms; /* WebSocket / upgrade idle */
 	size_t response_header_max_bytes;
 

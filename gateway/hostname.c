@@ -111,6 +111,23 @@ int hostname_normalize(struct gw_str a, char out[HOSTNAME_MAX],
 	return 0;
 }
 
+struct gw_str hostname_port(struct gw_str a)
+{
+	const char *from = a.p;
+	size_t len = a.len;
+	if (len && a.p[0] == '[') {
+		const char *close = memchr(a.p, ']', a.len);
+		if (!close)
+			return GW_STR_NULL;
+		from = close + 1;
+		len = a.len - (size_t)(from - a.p);
+	}
+	const char *colon = len ? memchr(from, ':', len) : NULL;
+	if (!colon)
+		return GW_STR_NULL;
+	return gw_str_make(colon + 1, len - (size_t)(colon + 1 - from));
+}
+
 int hostname_split_target(struct gw_str t, struct gw_str *authority,
 			  struct gw_str *path, int *path_needs_slash,
 			  const char **err)

@@ -23,6 +23,11 @@
 int hostname_normalize(struct gw_str authority, char out[HOSTNAME_MAX],
 		       const char **err);
 
+/* The port of an authority that hostname_normalize() accepted: the digits
+ * after the host ("8080" for "a.b:8080" or "[::1]:8080"), or an empty
+ * slice when there is none. */
+struct gw_str hostname_port(struct gw_str authority);
+
 /* Classify a request-target. For absolute-form ("http://host[:port]/p?q",
  * scheme http or https, case-insensitive) returns 1 and stores the
  * authority and the origin-form remainder ("/p?q", or "/" when the path is

@@ -1,12 +1,12 @@
 /* http1.c - HTTP/1.x heads (http-parser + strict checks) and a strict
  * chunked decoder.
  *
- * Order of work for a head: (1) a raw pass over the bytes validates the
- * start line and every field line with RFC 9112 grammar, which is where the
- * lenient Debian build of http-parser would let smuggling vectors through;
- * (2) http-parser splits the head into method, target, status and fields;
- * (3) the framing (length, chunked, close) and connection facts are decided
- * here from the fields, never from the parser's flags.
+ * Order of work for a head: (1) one pass over the bytes validates the
+ * start line and every field line with RFC 9112 grammar and records each
+ * field as slices plus an id (which is where the lenient Debian build of
+ * http-parser would let smuggling vectors through, so we never rely on
+ * it); (2) the framing (length, chunked, close) and connection facts are
+ * decided from the recorded fields.
  */
 #include <http_parser.h>
 #include <string.h>
@@ -20,9 +20,13 @@ enum http1_scan http1_find_head_end(const char *buf, size_t len,
 				    size_t *scanned, size_t *head_len)
 {
 	size_t i = *scanned > 2 ? *scanned - 2 : 0;
-	for (; i < len; i++) {
-		if (buf[i] != '\n')
-			continue;
+	while (i < len) {
+		const char *lf = memchr(buf + i, '\n', len - i);
+		if (!lf) {
+			i = len;
+			break;
+		}
+		i = (size_t)(lf - buf);
 		if (i + 1 >= len)
 			break;
 		if (buf[i + 1] == '\n') {
@@ -37,83 +41,196 @@ enum http1_scan http1_find_head_end(const char *buf, size_t len,
 				return HTTP1_SCAN_DONE;
 			}
 		}
+		i++;
 	}
 	*scanned = i < len ? i : len;
 	return HTTP1_SCAN_NEED_MORE;
 }
 
-/* ---- raw validation -------------------------------------------------------- */
+/* ---- one strict pass over the head ------------------------------------- */
 
-static bool is_vchar(unsigned char c)
+/* Byte classes for the head grammar (RFC 9110 §5.6.2, §5.5). */
+#define C_TCHAR 1 /* token character */
+#define C_FIELD 2 /* field-value byte: VCHAR, SP, HTAB, obs-text */
+#define C_VCHAR 4 /* visible character (request-target) */
+
+static const unsigned char byte_class[256] = {
+	['\t'] = C_FIELD,
+	[' '] = C_FIELD,
+	['!'] = C_TCHAR | C_FIELD | C_VCHAR,
+	['"'] = C_FIELD | C_VCHAR,
+	['#' ... '\''] = C_TCHAR | C_FIELD | C_VCHAR,
+	['('...')'] = C_FIELD | C_VCHAR,
+	['*' ... '+'] = C_TCHAR | C_FIELD | C_VCHAR,
+	[','] = C_FIELD | C_VCHAR,
+	['-' ... '.'] = C_TCHAR | C_FIELD | C_VCHAR,
+	['/'] = C_FIELD | C_VCHAR,
+	['0' ... '9'] = C_TCHAR | C_FIELD | C_VCHAR,
+	[':' ... '@'] = C_FIELD | C_VCHAR,
+	['A' ... 'Z'] = C_TCHAR | C_FIELD | C_VCHAR,
+	['['] = C_FIELD | C_VCHAR,
+	['\\'] = C_FIELD | C_VCHAR,
+	[']'] = C_FIELD | C_VCHAR,
+	['^' ... '`'] = C_TCHAR | C_FIELD | C_VCHAR,
+	['a' ... 'z'] = C_TCHAR | C_FIELD | C_VCHAR,
+	['{'] = C_FIELD | C_VCHAR,
+	['|'] = C_TCHAR | C_FIELD | C_VCHAR,
+	['}'] = C_FIELD | C_VCHAR,
+	['~'] = C_TCHAR | C_FIELD | C_VCHAR,
+	[0x80 ... 0xff] = C_FIELD,
+};
+
+static inline bool is_tchar(unsigned char c)
 {
-	return c >= 0x21 && c <= 0x7e;
+	return byte_class[c] & C_TCHAR;
 }
 
-/* Field value bytes: VCHAR, SP, HTAB, obs-text. */
-static bool is_field_byte(unsigned char c)
+static inline bool is_vchar(unsigned char c)
 {
-	return c == ' ' || c == '\t' || is_vchar(c) || c >= 0x80;
+	return byte_class[c] & C_VCHAR;
 }
 
-/* One line of buf starting at *pos: sets [*start, *end) to its content
- * without the line end and advances *pos past it. Returns false on a bare
- * CR anywhere in the line or when no LF is left. */
-static bool next_line(const char *buf, size_t len, size_t *pos, size_t *start,
-		      size_t *end)
+static inline bool is_field_byte(unsigned char c)
 {
-	const char *lf = memchr(buf + *pos, '\n', len - *pos);
+	return byte_class[c] & C_FIELD;
+}
+
+/* lit is lowercase; name bytes are tchars, for which c | 0x20 lowercases
+ * letters and leaves every other tchar as it is. */
+static bool name_is(const char *p, const char *lit, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (((unsigned char)p[i] | 0x20) != (unsigned char)lit[i])
+			return false;
+	return true;
+}
+
+enum http1_hdr_id http1_header_id(const char *p, size_t n)
+{
+#define IS(lit) (n == sizeof(lit) - 1 && name_is(p, lit, n))
+	switch (n) {
+	case 2:
+		return IS("te") ? HTTP1_HDR_TE : HTTP1_HDR_OTHER;
+	case 4:
+		return IS("host") ? HTTP1_HDR_HOST : HTTP1_HDR_OTHER;
+	case 6:
+		return IS("cookie")   ? HTTP1_HDR_COOKIE
+		       : IS("expect") ? HTTP1_HDR_EXPECT
+				      : HTTP1_HDR_OTHER;
+	case 7:
+		return IS("upgrade")   ? HTTP1_HDR_UPGRADE
+		       : IS("trailer") ? HTTP1_HDR_TRAILER
+				       : HTTP1_HDR_OTHER;
+	case 9:
+		return IS("forwarded") ? HTTP1_HDR_FORWARDED : HTTP1_HDR_OTHER;
+	case 10:
+		return IS("connection")   ? HTTP1_HDR_CONNECTION
+		       : IS("keep-alive") ? HTTP1_HDR_KEEP_ALIVE
+					  : HTTP1_HDR_OTHER;
+	case 14:
+		return IS("content-length") ? HTTP1_HDR_CONTENT_LENGTH
+					    : HTTP1_HDR_OTHER;
+	case 15:
+		return IS("x-forwarded-for") ? HTTP1_HDR_X_FORWARDED_FOR
+					     : HTTP1_HDR_OTHER;
+	case 16:
+		return IS("proxy-connection")   ? HTTP1_HDR_PROXY_CONNECTION
+		       : IS("x-forwarded-host") ? HTTP1_HDR_X_FORWARDED_HOST
+						: HTTP1_HDR_OTHER;
+	case 17:
+		return IS("transfer-encoding")   ? HTTP1_HDR_TRANSFER_ENCODING
+		       : IS("x-forwarded-proto") ? HTTP1_HDR_X_FORWARDED_PROTO
+						 : HTTP1_HDR_OTHER;
+	case 18:
+		return IS("proxy-authenticate") ? HTTP1_HDR_PROXY_AUTHENTICATE
+						: HTTP1_HDR_OTHER;
+	case 19:
+		return IS("proxy-authorization") ? HTTP1_HDR_PROXY_AUTHORIZATION
+						 : HTTP1_HDR_OTHER;
+	default:
+		return HTTP1_HDR_OTHER;
+	}
+#undef IS
+}
+
+/* The start line: [0, *pos) on return, *pos just past its LF. Its content
+ * (without CRLF or LF) is [0, *end). False on a bare CR or no LF. */
+static bool start_line(const char *buf, size_t len, size_t *pos, size_t *end)
+{
+	const char *lf = memchr(buf, '\n', len);
 	if (!lf)
 		return false;
 	size_t e = (size_t)(lf - buf);
-	*start = *pos;
 	*pos = e + 1;
-	if (e > *start && buf[e - 1] == '\r')
+	if (e > 0 && buf[e - 1] == '\r')
 		e--;
-	if (memchr(buf + *start, '\r', e - *start))
-		return false; /* bare CR */
+	if (memchr(buf, '\r', e))
+		return false;
 	*end = e;
 	return true;
 }
 
-/* Validate "name: value" lines from pos to the empty line. Returns 0 or
- * an HTTP status (400/431) with *err. */
-static int validate_fields(const char *buf, size_t len, size_t pos,
-			   size_t max_fields, const char **err)
+/* Field lines from pos to the empty line, each checked against RFC 9112
+ * §5 and stored (name, OWS-trimmed value, id) into h->hdrs; at most max
+ * of them. Returns 0 or an HTTP status (400/431) with *err. */
+static int parse_fields(const char *buf, size_t len, size_t pos, size_t max,
+			struct http1_head *h, const char **err)
 {
-	size_t n = 0;
+	const unsigned char *b = (const unsigned char *)buf;
 	for (;;) {
-		size_t s, e;
-		if (!next_line(buf, len, &pos, &s, &e)) {
-			*err = "bare CR or unterminated line in the head";
-			return 400;
-		}
-		if (s == e)
-			return 0; /* the empty line */
-		if (buf[s] == ' ' || buf[s] == '\t') {
+		size_t s = pos, i = pos;
+		if (i < len && b[i] == '\n')
+			return 0; /* the empty line (bare LF) */
+		if (i + 1 < len && b[i] == '\r' && b[i + 1] == '\n')
+			return 0;
+		if (i < len && (b[i] == ' ' || b[i] == '\t')) {
 			*err = "obsolete line folding";
 			return 400;
 		}
-		const char *colon = memchr(buf + s, ':', e - s);
-		if (!colon || colon == buf + s) {
-			*err = "field line without a name";
+		while (i < len && is_tchar(b[i]))
+			i++;
+		if (i >= len || b[i] != ':' || i == s) {
+			const char *lf = memchr(buf + s, '\n', len - s);
+			size_t e = lf ? (size_t)(lf - buf) : len;
+			if (i < len && b[i] == '\r' &&
+			    (i + 1 >= len || b[i + 1] != '\n'))
+				*err = "bare CR or unterminated line in the head";
+			else if (i < len && b[i] != ':' &&
+				 memchr(buf + s, ':', e - s))
+				*err = "invalid byte in a field name";
+			else
+				*err = "field line without a name";
 			return 400;
 		}
-		for (const char *p = buf + s; p < colon; p++) {
-			if (!gw_is_tchar((unsigned char)*p)) {
-				*err = "invalid byte in a field name";
-				return 400;
-			}
+		size_t name_end = i++;
+		while (i < len && (b[i] == ' ' || b[i] == '\t'))
+			i++;
+		size_t vs = i;
+		while (i < len && is_field_byte(b[i]))
+			i++;
+		size_t ve = i;
+		if (i < len && b[i] == '\r' && i + 1 < len && b[i + 1] == '\n')
+			pos = i + 2;
+		else if (i < len && b[i] == '\n')
+			pos = i + 1;
+		else {
+			*err = i < len && b[i] == '\r'
+				       ? "bare CR or unterminated line in the head"
+			       : i < len ? "invalid byte in a field value"
+					 : "bare CR or unterminated line in the head";
+			return 400;
 		}
-		for (const char *p = colon + 1; p < buf + e; p++) {
-			if (!is_field_byte((unsigned char)*p)) {
-				*err = "invalid byte in a field value";
-				return 400;
-			}
-		}
-		if (++n > max_fields) {
+		while (ve > vs && (b[ve - 1] == ' ' || b[ve - 1] == '\t'))
+			ve--;
+		if (h->nhdrs >= max) {
 			*err = "too many header fields";
 			return 431;
 		}
+		h->hdrs[h->nhdrs++] = (struct http1_header){
+			.name = gw_str_make(buf + s, name_end - s),
+			.value = gw_str_make(buf + vs, ve - vs),
+			.id = http1_header_id(buf + s, name_end - s),
+		};
 	}
 }
 
@@ -132,18 +249,39 @@ static int check_version(const char *p, size_t n, unsigned *major,
 	return 0;
 }
 
-/* method SP request-target SP HTTP-version */
-static int validate_request_line(const char *buf, size_t s, size_t e,
-				 struct http1_head *h, const char **err)
+/* http-parser's method vocabulary (its enum and names), matched exactly
+ * (methods are case-sensitive). */
+static const struct {
+	const char *name;
+	unsigned char len;
+	unsigned char method;
+} methods[] = {
+#define XX(num, name, string) {#string, sizeof(#string) - 1, num},
+	HTTP_METHOD_MAP(XX)
+#undef XX
+};
+
+static int method_lookup(const char *p, size_t n)
 {
-	size_t i = s;
-	while (i < e && gw_is_tchar((unsigned char)buf[i]))
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (methods[i].len == n && methods[i].name[0] == p[0] &&
+		    memcmp(methods[i].name, p, n) == 0)
+			return methods[i].method;
+	return -1;
+}
+
+/* method SP request-target SP HTTP-version */
+static int parse_request_line(const char *buf, size_t e, struct http1_head *h,
+			      const char **err)
+{
+	size_t i = 0;
+	while (i < e && is_tchar((unsigned char)buf[i]))
 		i++;
-	if (i == s || i >= e || buf[i] != ' ') {
+	if (i == 0 || i >= e || buf[i] != ' ') {
 		*err = "malformed request line";
 		return 400;
 	}
-	h->method_name = gw_str_make(buf + s, i - s);
+	h->method_name = gw_str_make(buf, i);
 	size_t t = ++i;
 	while (i < e && is_vchar((unsigned char)buf[i]))
 		i++;
@@ -153,24 +291,32 @@ static int validate_request_line(const char *buf, size_t s, size_t e,
 	}
 	h->target = gw_str_make(buf + t, i - t);
 	int st = check_version(buf + i + 1, e - i - 1, &h->major, &h->minor);
-	if (st)
+	if (st) {
 		*err = st == 505 ? "HTTP version not supported"
 				 : "malformed HTTP version";
-	return st;
+		return st;
+	}
+	int m = method_lookup(buf, h->method_name.len);
+	if (m < 0) {
+		*err = "unknown method";
+		return 501;
+	}
+	h->method = m;
+	return 0;
 }
 
 /* HTTP-version SP 3DIGIT [SP reason] */
-static int validate_status_line(const char *buf, size_t s, size_t e,
-				struct http1_head *h, const char **err)
+static int parse_status_line(const char *buf, size_t e, struct http1_head *h,
+			     const char **err)
 {
-	if (e - s < 12 || buf[s + 8] != ' ' ||
-	    check_version(buf + s, 8, &h->major, &h->minor) != 0) {
+	if (e < 12 || buf[8] != ' ' ||
+	    check_version(buf, 8, &h->major, &h->minor) != 0) {
 		*err = "malformed status line";
 		return -1;
 	}
-	const char *d = buf + s + 9;
+	const char *d = buf + 9;
 	if (d[0] < '1' || d[0] > '5' || d[1] < '0' || d[1] > '9' ||
-	    d[2] < '0' || d[2] > '9' || (e - s > 12 && d[3] != ' ')) {
+	    d[2] < '0' || d[2] > '9' || (e > 12 && d[3] != ' ')) {
 		*err = "malformed status code";
 		return -1;
 	}
@@ -181,81 +327,8 @@ static int validate_status_line(const char *buf, size_t s, size_t e,
 			return -1;
 		}
 	}
-	size_t rs = e - s > 13 ? s + 13 : e;
+	size_t rs = e > 13 ? 13 : e;
 	h->reason = gw_str_make(buf + rs, e - rs);
-	return 0;
-}
-
-/* ---- http-parser pass --------------------------------------------------------- */
-
-struct split_ctx {
-	struct http1_head *h;
-	size_t max;
-	bool in_value; /* last callback was a value */
-};
-
-static int on_field(http_parser *p, const char *at, size_t len)
-{
-	struct split_ctx *x = p->data;
-	struct http1_head *h = x->h;
-	if (h->nhdrs && !x->in_value &&
-	    h->hdrs[h->nhdrs - 1].name.p + h->hdrs[h->nhdrs - 1].name.len == at) {
-		h->hdrs[h->nhdrs - 1].name.len += len; /* continued piece */
-		return 0;
-	}
-	if (h->nhdrs == x->max)
-		return 1;
-	h->hdrs[h->nhdrs++] = (struct http1_header){gw_str_make(at, len),
-						    gw_str_make(at, 0)};
-	x->in_value = false;
-	return 0;
-}
-
-static int on_value(http_parser *p, const char *at, size_t len)
-{
-	struct split_ctx *x = p->data;
-	struct http1_header *f = &x->h->hdrs[x->h->nhdrs - 1];
-	if (x->in_value)
-		f->value.len = (size_t)(at + len - f->value.p);
-	else
-		f->value = gw_str_make(at, len);
-	x->in_value = true;
-	return 0;
-}
-
-static int on_headers_complete(http_parser *p)
-{
-	/* Only the head is fed; tell the parser not to expect a body so a
-	 * response to HEAD or a 1xx does not confuse it. */
-	return 1;
-}
-
-static const http_parser_settings split_settings = {
-	.on_header_field = on_field,
-	.on_header_value = on_value,
-	.on_headers_complete = on_headers_complete,
-};
-
-static int split(const char *buf, size_t len, enum http_parser_type type,
-		 struct http1_head *h, size_t max, http_parser *p)
-{
-	static bool size_set;
-	if (!size_set) {
-		/* Our own limits (config) are the real ones. */
-		http_parser_set_max_header_size(UINT32_MAX / 2);
-		size_set = true;
-	}
-	struct split_ctx x = {.h = h, .max = max};
-	http_parser_init(p, type);
-	p->data = &x;
-	size_t n = http_parser_execute(p, &split_settings, buf, len);
-	enum http_errno e = HTTP_PARSER_ERRNO(p);
-	if (e != HPE_OK && e != HPE_PAUSED)
-		return e == HPE_INVALID_METHOD ? 501 : 400;
-	if (n != len)
-		return 400;
-	for (size_t i = 0; i < h->nhdrs; i++)
-		h->hdrs[i].value = gw_str_trim(h->hdrs[i].value);
 	return 0;
 }
 
@@ -269,43 +342,63 @@ struct facts {
 	struct gw_str te;
 	bool conn_close, conn_keep_alive, conn_upgrade;
 	const struct http1_header *upgrade;
+	unsigned expect_count;
 	const struct http1_header *expect;
 };
+
+/* Content-Length = 1*DIGIT, one field only (a list, even of equal values,
+ * or a repeated field is refused, as nginx and http-parser do). */
+static void gather_length(struct facts *f, struct gw_str v)
+{
+	uint64_t n;
+	if (f->cl_count++ || !gw_str_to_u64(v, &n))
+		f->cl_bad = true;
+	else
+		f->cl = n;
+}
+
+static void gather_connection(struct facts *f, struct gw_str list)
+{
+	struct gw_str e;
+	while (gw_str_next_elem(&list, &e)) {
+		if (e.len == 5 && gw_str_ieq(e, GW_STR_LIT("close")))
+			f->conn_close = true;
+		else if (e.len == 10 && gw_str_ieq(e, GW_STR_LIT("keep-alive")))
+			f->conn_keep_alive = true;
+		else if (e.len == 7 && gw_str_ieq(e, GW_STR_LIT("upgrade")))
+			f->conn_upgrade = true;
+	}
+}
 
 static void gather(struct http1_head *h, struct facts *f)
 {
 	memset(f, 0, sizeof(*f));
 	for (size_t i = 0; i < h->nhdrs; i++) {
 		const struct http1_header *hd = &h->hdrs[i];
-		if (gw_str_ieq_cstr(hd->name, "Content-Length")) {
-			struct gw_str list = hd->value, e;
-			bool any = false;
-			while (gw_str_next_elem(&list, &e)) {
-				uint64_t v;
-				any = true;
-				if (!gw_str_to_u64(e, &v) ||
-				    (f->cl_count && v != f->cl))
-					f->cl_bad = true;
-				f->cl = v;
-				f->cl_count++;
-			}
-			if (!any)
-				f->cl_bad = true;
-		} else if (gw_str_ieq_cstr(hd->name, "Transfer-Encoding")) {
+		switch (hd->id) {
+		case HTTP1_HDR_CONTENT_LENGTH:
+			gather_length(f, hd->value);
+			break;
+		case HTTP1_HDR_TRANSFER_ENCODING:
 			f->te_count++;
 			f->te = hd->value;
-		} else if (gw_str_ieq_cstr(hd->name, "Host")) {
+			break;
+		case HTTP1_HDR_HOST:
 			if (h->host_count++ == 0)
 				h->host = hd->value;
-		} else if (gw_str_ieq_cstr(hd->name, "Connection")) {
-			f->conn_close |= gw_str_list_has(hd->value, "close");
-			f->conn_keep_alive |=
-				gw_str_list_has(hd->value, "keep-alive");
-			f->conn_upgrade |= gw_str_list_has(hd->value, "upgrade");
-		} else if (gw_str_ieq_cstr(hd->name, "Upgrade")) {
+			break;
+		case HTTP1_HDR_CONNECTION:
+			gather_connection(f, hd->value);
+			break;
+		case HTTP1_HDR_UPGRADE:
 			f->upgrade = hd;
-		} else if (gw_str_ieq_cstr(hd->name, "Expect")) {
+			break;
+		case HTTP1_HDR_EXPECT:
+			f->expect_count++;
 			f->expect = hd;
+			break;
+		default:
+			break;
 		}
 	}
 }
@@ -349,28 +442,26 @@ int http1_parse_request(const char *buf, size_t len,
 			const char **err)
 {
 	head_init(out, hdrs);
-	size_t pos = 0, s, e;
-	if (!next_line(buf, len, &pos, &s, &e)) {
+	size_t pos = 0, e;
+	if (!start_line(buf, len, &pos, &e)) {
 		*err = "bare CR in the request line";
 		return 400;
 	}
-	int st = validate_request_line(buf, s, e, out, err);
+	int st = parse_request_line(buf, e, out, err);
 	if (st)
 		return st;
-	st = validate_fields(buf, len, pos, limits->max_headers, err);
+	st = parse_fields(buf, len, pos, limits->max_headers, out, err);
 	if (st)
 		return st;
-
-	http_parser p;
-	st = split(buf, len, HTTP_REQUEST, out, limits->max_headers, &p);
-	if (st) {
-		*err = st == 501 ? "unknown method" : "malformed request head";
-		return st;
-	}
-	out->method = (int)p.method;
 	if (out->method == HTTP_CONNECT) {
 		*err = "CONNECT is not supported";
 		return 501;
+	}
+	/* RFC 9112 §3.2.4: the asterisk form is only for OPTIONS. */
+	if (out->target.len == 1 && out->target.p[0] == '*' &&
+	    out->method != HTTP_OPTIONS) {
+		*err = "asterisk-form target with a method other than OPTIONS";
+		return 400;
 	}
 
 	struct facts f;
@@ -407,9 +498,17 @@ int http1_parse_request(const char *buf, size_t len,
 		out->content_length = f.cl;
 	}
 	connection_facts(out, &f);
-	if (f.expect && out->minor >= 1 &&
-	    gw_str_ieq_cstr(f.expect->value, "100-continue"))
-		out->expect_continue = true;
+	/* RFC 9110 §10.1.1: 100-continue is the only expectation there is;
+	 * anything else is refused (417). An HTTP/1.0 client's 100-continue
+	 * is ignored (it cannot read a 100). */
+	if (f.expect) {
+		if (f.expect_count > 1 ||
+		    !gw_str_ieq(f.expect->value, GW_STR_LIT("100-continue"))) {
+			*err = "unsupported expectation";
+			return 417;
+		}
+		out->expect_continue = out->minor >= 1;
+	}
 	return 0;
 }
 
@@ -419,20 +518,15 @@ int http1_parse_response(const char *buf, size_t len, int req_method,
 			 const char **err)
 {
 	head_init(out, hdrs);
-	size_t pos = 0, s, e;
-	if (!next_line(buf, len, &pos, &s, &e)) {
+	size_t pos = 0, e;
+	if (!start_line(buf, len, &pos, &e)) {
 		*err = "bare CR in the status line";
 		return -1;
 	}
-	if (validate_status_line(buf, s, e, out, err) != 0)
+	if (parse_status_line(buf, e, out, err) != 0)
 		return -1;
-	if (validate_fields(buf, len, pos, limits->max_headers, err) != 0)
+	if (parse_fields(buf, len, pos, limits->max_headers, out, err) != 0)
 		return -1;
-	http_parser p;
-	if (split(buf, len, HTTP_RESPONSE, out, limits->max_headers, &p) != 0) {
-		*err = "malformed response head";
-		return -1;
-	}
 
 	struct facts f;
 	gather(out, &f);
@@ -471,11 +565,34 @@ int http1_parse_response(const char *buf, size_t len, int req_method,
 	return 0;
 }
 
+static void rebase(struct gw_str *s, const char *from, size_t len,
+		   const char *to)
+{
+	if (s->p && s->p >= from && s->p <= from + len)
+		s->p = to + (s->p - from);
+}
+
+void http1_head_rebase(struct http1_head *h, const char *from, size_t len,
+		       const char *to)
+{
+	rebase(&h->method_name, from, len, to);
+	rebase(&h->target, from, len, to);
+	rebase(&h->reason, from, len, to);
+	rebase(&h->host, from, len, to);
+	rebase(&h->upgrade_proto, from, len, to);
+	for (size_t i = 0; h->hdrs && i < h->nhdrs; i++) {
+		rebase(&h->hdrs[i].name, from, len, to);
+		rebase(&h->hdrs[i].value, from, len, to);
+	}
+}
+
 const struct http1_header *http1_head_get(const struct http1_head *h,
 					  const char *name)
 {
+	size_t n = strlen(name);
 	for (size_t i = 0; i < h->nhdrs; i++)
-		if (gw_str_ieq_cstr(h->hdrs[i].name, name))
+		if (h->hdrs[i].name.len == n &&
+		    gw_str_ieq(h->hdrs[i].name, gw_str_make(name, n)))
 			return &h->hdrs[i];
 	return NULL;
 }
@@ -535,7 +652,7 @@ static bool valid_extensions(const char *p, size_t i, size_t n)
 			return false;
 		i = skip_ws(p, i, n);
 		size_t s = i;
-		while (i < n && gw_is_tchar((unsigned char)p[i]))
+		while (i < n && is_tchar((unsigned char)p[i]))
 			i++;
 		if (i == s)
 			return false;
@@ -570,7 +687,7 @@ static bool valid_extensions(const char *p, size_t i, size_t n)
 			}
 		} else {
 			s = i;
-			while (i < n && gw_is_tchar((unsigned char)p[i]))
+			while (i < n && is_tchar((unsigned char)p[i]))
 				i++;
 			if (i == s)
 				return false;
@@ -653,7 +770,7 @@ static enum http1_span trailer_line(struct http1_chunked *c, const char *buf,
 	const char *colon = memchr(buf, ':', n - 2);
 	bool ok = buf[0] != ' ' && buf[0] != '\t' && colon && colon != buf;
 	for (const char *p = buf; ok && p < colon; p++)
-		ok = gw_is_tchar((unsigned char)*p);
+		ok = is_tchar((unsigned char)*p);
 	for (const char *p = colon ? colon + 1 : buf; ok && p < buf + n - 2; p++)
 		ok = is_field_byte((unsigned char)*p);
 	if (!ok) {

@@ -1,10 +1,16 @@
 /* http1.h - HTTP/1.1 message heads and body framing, without sockets.
  *
- * Heads are parsed with http-parser (Debian's 2.9.4, built lenient), and
- * everything the lenient build lets through that matters for request
- * smuggling is checked here on top of it: header-name syntax (a space before
- * the colon, spaces inside names), obs-fold, bare CR, NUL, CL+TE, differing
- * duplicate Content-Length, Transfer-Encoding other than "chunked", CONNECT.
+ * Heads are parsed by one strict pass of our own over the bytes (RFC 9112
+ * grammar for the start line and every field line), using http-parser's
+ * method vocabulary. Debian's libhttp-parser 2.9.4 is built lenient: it
+ * accepts a space before the colon, spaces inside names, obs-fold and bare
+ * CR variants that matter for request smuggling, so its own pass could
+ * only ever be a second, weaker opinion (and cost as much as everything
+ * else the gateway does per request). Refused here: invalid header-name
+ * bytes, obs-fold, bare CR, NUL, CL+TE, any repeated or non-numeric
+ * Content-Length, Transfer-Encoding other than "chunked", CONNECT, unknown
+ * methods, the asterisk form for anything but OPTIONS, expectations other
+ * than 100-continue.
  *
  * Chunked bodies are decoded by a small strict decoder of our own
  * (http1_chunked_*): http-parser 2.9.4 accepts any two bytes after chunk
@@ -32,10 +38,39 @@ enum http1_framing {
 	HTTP1_BODY_CLOSE,    /* response only: body runs until the peer closes */
 };
 
+/* Fields the gateway acts on, recognised once while parsing so that
+ * later passes compare a small integer, not a name. */
+enum http1_hdr_id {
+	HTTP1_HDR_OTHER = 0, /* anything else (and hand-built headers) */
+	HTTP1_HDR_HOST,
+	HTTP1_HDR_CONTENT_LENGTH,
+	HTTP1_HDR_TRANSFER_ENCODING,
+	HTTP1_HDR_CONNECTION,
+	HTTP1_HDR_KEEP_ALIVE,
+	HTTP1_HDR_PROXY_CONNECTION,
+	HTTP1_HDR_TE,
+	HTTP1_HDR_TRAILER,
+	HTTP1_HDR_UPGRADE,
+	HTTP1_HDR_PROXY_AUTHORIZATION,
+	HTTP1_HDR_PROXY_AUTHENTICATE,
+	HTTP1_HDR_EXPECT,
+	HTTP1_HDR_COOKIE,
+	HTTP1_HDR_FORWARDED,
+	HTTP1_HDR_X_FORWARDED_FOR,
+	HTTP1_HDR_X_FORWARDED_PROTO,
+	HTTP1_HDR_X_FORWARDED_HOST,
+	HTTP1_HDR_ID_COUNT
+};
+
 struct http1_header {
 	struct gw_str name;  /* validated token, original case */
 	struct gw_str value; /* OWS-trimmed; may be empty */
+	enum http1_hdr_id id; /* set by the parsers; OTHER when built by
+				 hand (rewrite then compares names) */
 };
+
+/* The id of a field name (case-insensitive; name bytes are tchars). */
+enum http1_hdr_id http1_header_id(const char *name, size_t len);
 
 struct http1_head {
 	/* start line */
@@ -90,8 +125,9 @@ struct http1_limits {
 /* Parse a complete request head buf[0..len) (as found by
  * http1_find_head_end). hdrs has room for limits->max_headers entries.
  * Returns 0 on success, or the HTTP status the client must get:
- *   400 malformed / smuggling attempt, 431 too many fields,
- *   501 unsupported Transfer-Encoding or CONNECT, 505 version not 1.x.
+ *   400 malformed / smuggling attempt, 417 an Expect other than
+ *   100-continue, 431 too many fields, 501 unknown method, unsupported
+ *   Transfer-Encoding or CONNECT, 505 version not 1.x.
  * *err always receives a static human-readable reason on failure.
  * Requests get framing NONE / LENGTH / CHUNKED, never CLOSE. */
 int http1_parse_request(const char *buf, size_t len,
@@ -107,6 +143,12 @@ int http1_parse_response(const char *buf, size_t len, int req_method,
 			 const struct http1_limits *limits,
 			 struct http1_header *hdrs, struct http1_head *out,
 			 const char **err);
+
+/* The head's bytes moved from `from` (len bytes) to `to`: re-point every
+ * slice that pointed into them (start line, fields, host, upgrade_proto).
+ * The hdrs array itself is the caller's to move. */
+void http1_head_rebase(struct http1_head *h, const char *from, size_t len,
+		       const char *to);
 
 /* Find a header (case-insensitive name); returns the first or NULL. */
 const struct http1_header *http1_head_get(const struct http1_head *h,

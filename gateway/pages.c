@@ -15,6 +15,7 @@ struct page {
 static const struct page pages[] = {
 	{100, "Continue", NULL},
 	{101, "Switching Protocols", NULL},
+	{103, "Early Hints", NULL},
 	{200, "OK", NULL},
 	{204, "No Content", NULL},
 	{301, "Moved Permanently", "This page has moved."},
@@ -28,6 +29,8 @@ static const struct page pages[] = {
 	{404, "Not Found", "There is no app at this address."},
 	{408, "Request Timeout", "The request took too long to arrive."},
 	{413, "Content Too Large", "The request is too large."},
+	{417, "Expectation Failed",
+	 "The request's Expect header cannot be met."},
 	{431, "Request Header Fields Too Large",
 	 "The request headers are too large."},
 	{500, "Internal Server Error", "Something went wrong on our side."},

@@ -80,9 +80,7 @@ static void exchange_reset(struct conn *c)
 		activator_done(c->x.act, &c->x.up_addr_copy);
 	activator_project_release(c->x.act);
 	free(c->x.head_buf);
-	free(c->x.resp_buf);
 	free(c->x.redirect);
-	free(c->x.req_hdrs);
 	memset(&c->x, 0, sizeof(c->x));
 }
 
@@ -108,6 +106,10 @@ void conn_close(struct conn *c)
 		event_free(c->timer);
 		c->timer = NULL;
 	}
+	if (c->up_timer) {
+		event_free(c->up_timer);
+		c->up_timer = NULL;
+	}
 	exchange_reset(c);
 	if (c->refs == 0)
 		conn_free(c);
@@ -122,6 +124,11 @@ static void conn_set(struct conn *c, enum conn_state s)
  * exchange's own timer rules), send_timeout while writing. */
 void conn_client_timeouts(struct conn *c, unsigned read_ms)
 {
+	/* Setting them re-adds both events: skip it when nothing changes
+	 * (most keep-alive requests). */
+	if (c->client_read_ms == read_ms + 1)
+		return;
+	c->client_read_ms = read_ms + 1;
 	struct timeval rt = tv_ms(read_ms);
 	struct timeval wt = tv_ms(c->px->cfg->send_timeout_ms);
 	bufferevent_set_timeouts(c->bev, read_ms ? &rt : NULL, &wt);
@@ -253,7 +260,7 @@ void conn_fail(struct conn *c, enum proxy_err err, const char *detail)
 		     err == PROXY_ERR_HEAD_TOO_LARGE ||
 		     err == PROXY_ERR_HEADER_TIMEOUT ||
 		     err == PROXY_ERR_BODY_TIMEOUT ||
-		     err == PROXY_ERR_VERSION ||
+		     err == PROXY_ERR_VERSION || err == PROXY_ERR_EXPECTATION ||
 		     err == PROXY_ERR_NOT_IMPLEMENTED || c->client_eof ||
 		     c->px->draining || !x->req.keep_alive || x->req.major == 0 ||
 		     c->nreq >= c->px->cfg->keepalive_requests;
@@ -317,7 +324,10 @@ static bool read_head(struct conn *c)
 		conn_set(c, CONN_HEAD);
 		c->head_scan = 0;
 		x->t_start = gw_now_ms();
-		conn_arm_timer(c, cfg->header_timeout_ms);
+		/* The keep-alive timer stops; the head's deadline starts only
+		 * if the head is not all here (most are). */
+		event_del(c->timer);
+		c->head_timer = false;
 	}
 
 	size_t len = evbuffer_get_length(in);
@@ -331,32 +341,44 @@ static bool read_head(struct conn *c)
 			conn_fail(c, PROXY_ERR_HEAD_TOO_LARGE, NULL);
 			return true;
 		}
+		if (!c->head_timer) {
+			/* From the head's first byte, as before. */
+			uint64_t spent = gw_now_ms() - x->t_start;
+			unsigned left = spent < cfg->header_timeout_ms
+						? cfg->header_timeout_ms -
+							  (unsigned)spent
+						: 1;
+			conn_arm_timer(c, left);
+			c->head_timer = true;
+		}
 		return false;
 	}
 
-	event_del(c->timer);
-	x->head_buf = gw_xmalloc(head_len);
-	x->head_len = head_len;
-	evbuffer_remove(in, x->head_buf, head_len);
+	if (c->head_timer)
+		event_del(c->timer);
 	c->nreq++;
 	c->px->stats.requests++;
 
+	/* Parse where the head lies, then keep one copy of what this request
+	 * has: its fields (not header_max_count slots: a connection waiting
+	 * for a cold app must cost little) and its bytes, in one block. */
 	const char *err = NULL;
 	struct http1_limits lim = {.max_headers = cfg->header_max_count};
-	int st = http1_parse_request(x->head_buf, head_len, &lim,
-				     c->px->hdr_scratch, &x->req, &err);
-	/* Keep only the fields this request has: a connection waiting for a
-	 * cold app must cost little (header_max_count slots each would not). */
+	int st = http1_parse_request(p, head_len, &lim, c->px->hdr_scratch,
+				     &x->req, &err);
+	size_t hb = x->req.nhdrs * sizeof(*x->req.hdrs);
+	x->head_buf = gw_xmalloc(hb + head_len);
+	x->head_len = head_len;
+	memcpy(x->head_buf + hb, p, head_len);
 	if (x->req.hdrs) {
-		x->req_hdrs = gw_xmalloc(x->req.nhdrs ? x->req.nhdrs *
-							    sizeof(*x->req_hdrs)
-						      : 1);
-		memcpy(x->req_hdrs, x->req.hdrs,
-		       x->req.nhdrs * sizeof(*x->req_hdrs));
-		x->req.hdrs = x->req_hdrs;
+		memcpy(x->head_buf, x->req.hdrs, hb);
+		x->req.hdrs = (struct http1_header *)(void *)x->head_buf;
 	}
+	http1_head_rebase(&x->req, p, head_len, x->head_buf + hb);
+	evbuffer_drain(in, head_len);
 	if (st != 0) {
 		enum proxy_err e = st == 431   ? PROXY_ERR_HEAD_TOO_LARGE
+				   : st == 417 ? PROXY_ERR_EXPECTATION
 				   : st == 501 ? PROXY_ERR_NOT_IMPLEMENTED
 				   : st == 505 ? PROXY_ERR_VERSION
 					       : PROXY_ERR_BAD_REQUEST;
@@ -409,7 +431,8 @@ static void conn_process(struct conn *c)
 		conn_arm_timer(c, c->nreq ? c->px->cfg->keepalive_timeout_ms
 				     : c->px->cfg->header_timeout_ms);
 		conn_client_timeouts(c, 0);
-		bufferevent_enable(c->bev, EV_READ);
+		if (!(bufferevent_get_enabled(c->bev) & EV_READ))
+			bufferevent_enable(c->bev, EV_READ);
 	}
 }
 
@@ -435,11 +458,7 @@ void conn_relay_request(struct conn *c)
 	if (st == BODY_DONE) {
 		x->req_done = true;
 		/* From now on the app owes us a response. */
-		if (x->up_state == UP_WAIT_HEAD) {
-			struct timeval rt = tv_ms(c->px->cfg->first_byte_timeout_ms);
-			struct timeval wt = tv_ms(c->px->cfg->up_send_timeout_ms);
-			bufferevent_set_timeouts(x->up, &rt, &wt);
-		}
+		up_request_sent(c);
 		conn_client_timeouts(c, 0);
 		return;
 	}
@@ -689,8 +708,14 @@ void proxy_accept(struct proxy *px, evutil_socket_t fd,
 {
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	struct bufferevent *bev = bufferevent_socket_new(
-		px->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	/* Callbacks run straight from the socket's event, not deferred to a
+	 * second pass of the loop: every callback brackets itself with
+	 * conn_enter/conn_leave and none is invoked from inside a call we
+	 * make (libevent defers a failed connect's event by itself). TLS
+	 * bufferevents (tls.c) keep deferred callbacks: OpenSSL can report
+	 * from inside a write. */
+	struct bufferevent *bev =
+		bufferevent_socket_new(px->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!bev) {
 		evutil_closesocket(fd);
 		return;

@@ -35,6 +35,7 @@ struct tunnel;
 	X(NO_ROUTE, 404, "no app for this host")                              \
 	X(HEADER_TIMEOUT, 408, "request head timed out")                      \
 	X(BODY_TIMEOUT, 408, "request body timed out")                        \
+	X(EXPECTATION, 417, "unsupported expectation")                        \
 	X(HEAD_TOO_LARGE, 431, "request head too large")                      \
 	X(NOT_IMPLEMENTED, 501, "not implemented")                            \
 	X(VERSION, 505, "HTTP version not supported")                         \
@@ -85,10 +86,10 @@ enum up_state {
 
 /* Everything that lives exactly as long as one request/response. */
 struct exchange {
-	char *head_buf;          /* copy of the request head (owned) */
-	size_t head_len;
+	char *head_buf;          /* owned: req.hdrs (exactly nhdrs), then a
+				    copy of the request head's bytes */
+	size_t head_len;         /* bytes of the head */
 	struct http1_head req;   /* slices into head_buf */
-	struct http1_header *req_hdrs; /* req.hdrs, exactly nhdrs (owned) */
 	char host[HOSTNAME_MAX]; /* normalised routing key */
 	struct gw_str host_out;  /* authority to send as Host */
 	struct gw_str path;      /* origin-form target to send */
@@ -118,10 +119,11 @@ struct exchange {
 	bool client_paused;      /* client reading off: upstream output full */
 	bool up_paused;          /* upstream reading off: client output full */
 
-	char *resp_buf;          /* copy of the current response head */
-	struct http1_head resp;  /* final (or interim) response head; its
-				    hdrs are the proxy's hdr_scratch, valid
-				    only while the head is being handled */
+	struct http1_head resp;  /* final (or interim) response head: its
+				    slices (hdrs in the proxy's hdr_scratch,
+				    reason) are valid only while the head
+				    is being handled; the scalars after */
+	size_t interim_bytes;    /* 1xx head bytes received (capped) */
 	size_t resp_scan;        /* http1_find_head_end resume point */
 	struct body_relay resp_body;
 	bool resp_started;       /* a final response head went to the client */
@@ -139,6 +141,8 @@ struct conn {
 	struct proxy *px;
 	struct bufferevent *bev;  /* client connection (owned until tunnel) */
 	struct event *timer;      /* head deadline / keep-alive idle */
+	struct event *up_timer;   /* response-head deadline (proxy_up.c);
+				     made on the first upstream exchange */
 	struct gw_addr peer;
 	char peer_ip[48];         /* textual peer IP, for logs and XFF */
 	bool peer_trusted;        /* peer in trusted_proxies */
@@ -151,6 +155,8 @@ struct conn {
 	bool lingering;           /* CLOSING: flushed, half-closed, discarding */
 	unsigned nreq;            /* exchanges started on this connection */
 	size_t head_scan;         /* http1_find_head_end resume point */
+	bool head_timer;          /* CONN_HEAD: timer is the head deadline */
+	unsigned client_read_ms;  /* read timeout last set + 1 (0: unset) */
 	struct tunnel *tunnel;    /* CONN_TUNNEL only (owned by itself) */
 	struct exchange x;        /* the current exchange */
 };
@@ -208,5 +214,8 @@ bool proxy_wants_html(const struct http1_head *req);
 void up_start(struct conn *c);
 void up_release(struct conn *c, bool reusable);
 void up_resume(struct conn *c);
+/* The whole request has been handed to the upstream: the response-head
+ * deadline (first_byte_timeout) starts. */
+void up_request_sent(struct conn *c);
 
 #endif

@@ -7,6 +7,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <http_parser.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,8 +116,9 @@ static void add_encoded(struct evbuffer *b, const char *s, size_t n)
 }
 
 /* login_url?return_to=<this request's URL>. The URL is rebuilt from the
- * routed host (a known app under our domain) and the origin-form path, so
- * it can only lead back here: no open redirect. */
+ * normalised routing host (a known app under our domain; its port only
+ * when not the scheme's default) and an origin-form path that always
+ * starts with '/', so it can only lead back here: no open redirect. */
 static char *login_redirect(struct conn *c)
 {
 	const struct exchange *x = &c->x;
@@ -129,10 +131,20 @@ static char *login_redirect(struct conn *c)
 	evbuffer_add(b, strchr(login, '?') ? "&return_to=" : "?return_to=", 11);
 	const char *scheme = https ? "https://" : "http://";
 	add_encoded(b, scheme, strlen(scheme));
-	add_encoded(b, x->host_out.p, x->host_out.len);
+	add_encoded(b, x->host, strlen(x->host));
+	struct gw_str port = hostname_port(x->host_out);
+	uint64_t pn = 0;
+	if (port.len && gw_str_to_u64(port, &pn) && pn != (https ? 443 : 80)) {
+		char digits[8];
+		int n = snprintf(digits, sizeof(digits), ":%u", (unsigned)pn);
+		add_encoded(b, digits, (size_t)n);
+	}
 	if (x->path_needs_slash)
 		add_encoded(b, "/", 1);
-	add_encoded(b, x->path.p, x->path.len);
+	if (x->path_needs_slash || (x->path.len && x->path.p[0] == '/'))
+		add_encoded(b, x->path.p, x->path.len);
+	else
+		add_encoded(b, "/", 1); /* "*" or anything not origin-form */
 	size_t n = evbuffer_get_length(b);
 	char *s = gw_xmalloc(n + 1);
 	evbuffer_remove(b, s, n);

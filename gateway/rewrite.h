@@ -15,6 +15,8 @@
  *  - X-Forwarded-For: appended to when the peer is a trusted proxy,
  *    replaced by the peer address otherwise; X-Forwarded-Proto and
  *    X-Forwarded-Host: kept from trusted peers, set by us otherwise;
+ *  - Forwarded (RFC 7239): kept from trusted peers, dropped otherwise (an
+ *    app must not believe a client's own claims about where it is);
  *  - a cookie named strip_cookie (when set) is removed from Cookie fields
  *    (the platform session must never reach an app); a Cookie field left
  *    empty is dropped;

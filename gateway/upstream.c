@@ -41,6 +41,9 @@ struct upstream_pool {
 	struct event_base *base;
 	unsigned max_idle;
 	struct timeval idle_tv;
+	struct timeval trim_tv;
+	bool trim_delay;         /* excess is trimmed by trim_ev, not at once */
+	struct event *trim_ev;   /* pending while some address has excess */
 	struct pool_addr *buckets[POOL_BUCKETS];
 	struct upstream_stats stats;
 };
@@ -72,15 +75,26 @@ static struct pool_addr *find_addr(struct upstream_pool *pool,
 	return pa;
 }
 
+static void trim_cb(evutil_socket_t fd, short what, void *arg);
+
 struct upstream_pool *upstream_pool_create(struct event_base *base,
 					   unsigned max_idle,
-					   unsigned idle_timeout_ms)
+					   unsigned idle_timeout_ms,
+					   unsigned trim_delay_ms)
 {
 	struct upstream_pool *pool = gw_xcalloc(1, sizeof(*pool));
 	pool->base = base;
 	pool->max_idle = max_idle;
 	pool->idle_tv.tv_sec = idle_timeout_ms / 1000;
 	pool->idle_tv.tv_usec = (idle_timeout_ms % 1000) * 1000;
+	pool->trim_tv.tv_sec = trim_delay_ms / 1000;
+	pool->trim_tv.tv_usec = (trim_delay_ms % 1000) * 1000;
+	if (trim_delay_ms) {
+		pool->trim_ev = evtimer_new(base, trim_cb, pool);
+		if (!pool->trim_ev)
+			gw_oom(sizeof(struct event *));
+		pool->trim_delay = true;
+	}
 	return pool;
 }
 
@@ -113,6 +127,20 @@ static void idle_event_cb(struct bufferevent *bev, short what, void *arg)
 	idle_free(ic);
 }
 
+/* Close the least recently used idle connections beyond max_idle, for
+ * every address (once per trim_delay at most, and only while some address
+ * has an excess). */
+static void trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream_pool *pool = arg;
+	for (size_t i = 0; i < POOL_BUCKETS; i++)
+		for (struct pool_addr *pa = pool->buckets[i]; pa; pa = pa->next)
+			while (pa->nidle > pool->max_idle) {
+				pool->stats.trimmed++;
+				idle_free(TAILQ_LAST(&pa->idle, idle_list));
+			}
+}
+
 struct bufferevent *upstream_pool_take(struct upstream_pool *pool,
 				       const struct gw_addr *addr)
 {
@@ -126,11 +154,10 @@ struct bufferevent *upstream_pool_take(struct upstream_pool *pool,
 	pool->stats.idle--;
 	pool->stats.reuses++;
 	free(ic);
+	/* Reading stays on (as in the pool) and EV_WRITE was never disabled.
+	 * The idle timeout is still set: the taker replaces callbacks and
+	 * timeouts before returning to the loop (each re-add costs). */
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
-	bufferevent_set_timeouts(bev, NULL, NULL);
-	/* EV_WRITE was never disabled; enabling it would arm a write event
-	 * with nothing to write (two wasted epoll_ctl calls). */
-	bufferevent_enable(bev, EV_READ);
 	return bev;
 }
 
@@ -145,8 +172,13 @@ void upstream_pool_put(struct upstream_pool *pool, const struct gw_addr *addr,
 	}
 	struct pool_addr *pa = find_addr(pool, addr, true);
 	if (pa->nidle >= pool->max_idle) {
-		/* Close the least recently used one to make room. */
-		idle_free(TAILQ_LAST(&pa->idle, idle_list));
+		if (!pool->trim_delay) {
+			/* Close the least recently used one to make room. */
+			pool->stats.trimmed++;
+			idle_free(TAILQ_LAST(&pa->idle, idle_list));
+		} else if (!evtimer_pending(pool->trim_ev, NULL)) {
+			evtimer_add(pool->trim_ev, &pool->trim_tv);
+		}
 	}
 	struct idle_conn *ic = gw_xcalloc(1, sizeof(*ic));
 	ic->bev = bev;
@@ -157,8 +189,10 @@ void upstream_pool_put(struct upstream_pool *pool, const struct gw_addr *addr,
 	pool->stats.idle++;
 	bufferevent_setcb(bev, idle_read_cb, NULL, idle_event_cb, ic);
 	bufferevent_set_timeouts(bev, &pool->idle_tv, NULL);
-	bufferevent_setwatermark(bev, EV_READ, 0, 0);
-	bufferevent_enable(bev, EV_READ);
+	/* Any byte at all ends an idle connection, whatever the watermarks
+	 * its last user set (they stay for the next one). */
+	if (!(bufferevent_get_enabled(bev) & EV_READ))
+		bufferevent_enable(bev, EV_READ);
 }
 
 struct bufferevent *upstream_connect(struct upstream_pool *pool,
@@ -173,8 +207,10 @@ struct bufferevent *upstream_connect(struct upstream_pool *pool,
 	}
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* Not deferred (see proxy_accept): a connect that fails at once is
+	 * still reported from the loop, libevent defers that one itself. */
 	struct bufferevent *bev = bufferevent_socket_new(
-		pool->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+		pool->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!bev) {
 		evutil_closesocket(fd);
 		*err = "cannot allocate a connection";
@@ -201,6 +237,8 @@ void upstream_pool_destroy(struct upstream_pool *pool)
 {
 	if (!pool)
 		return;
+	if (pool->trim_ev)
+		event_free(pool->trim_ev);
 	for (size_t i = 0; i < POOL_BUCKETS; i++) {
 		struct pool_addr *pa = pool->buckets[i];
 		while (pa) {

@@ -5,7 +5,13 @@
  * upstream_pool_take() belongs to the caller, who either frees it or gives
  * it back with upstream_pool_put(). The pool owns idle connections; it
  * closes one when the app closes it or sends unsolicited bytes, after the
- * idle timeout, or when the address already has max_idle idle ones.
+ * idle timeout, or when the address has more than max_idle idle ones:
+ * at once when trim_delay is 0, otherwise the least recently used excess
+ * is closed trim_delay after it appeared (HAProxy's pool-purge-delay).
+ * The grace keeps a burst's connections for the next burst: with more
+ * requests in flight than max_idle, closing at once made a new connection
+ * for up to half of all requests. The excess is bounded by the
+ * connections that were in use, i.e. by the client connections.
  */
 #ifndef GW_UPSTREAM_H
 #define GW_UPSTREAM_H
@@ -22,16 +28,21 @@ struct upstream_stats {
 	uint64_t connects; /* new connections started */
 	uint64_t reuses;   /* requests sent on a pooled connection */
 	uint64_t idle;     /* idle connections in the pool now */
+	uint64_t trimmed;  /* idle connections closed as excess */
 };
 
-/* max_idle: idle connections kept per address (0 disables pooling). */
+/* max_idle: idle connections kept per address (0 disables pooling);
+ * trim_delay_ms: how long an excess over max_idle may stay (0: none). */
 struct upstream_pool *upstream_pool_create(struct event_base *base,
 					   unsigned max_idle,
-					   unsigned idle_timeout_ms);
+					   unsigned idle_timeout_ms,
+					   unsigned trim_delay_ms);
 
-/* An idle connection to addr, or NULL. Callbacks and timeouts are cleared;
- * reading and writing are enabled (EV_WRITE armed only once output is
- * queued). */
+/* An idle connection to addr, or NULL. Callbacks are cleared; the pool's
+ * idle read timeout is still set, so the caller sets its own timeouts
+ * before it returns to the loop. Reading and writing are enabled (EV_WRITE
+ * armed only once output is queued); watermarks are as its last user set
+ * them. */
 struct bufferevent *upstream_pool_take(struct upstream_pool *pool,
 				       const struct gw_addr *addr);
 

@@ -261,7 +261,8 @@ struct worker *worker_create(const struct gw_config *cfg,
 	};
 	w->act = activator_create(&ap);
 	w->pool = upstream_pool_create(w->base, cfg->keepalive_max_idle,
-				       cfg->keepalive_idle_timeout_ms);
+				       cfg->keepalive_idle_timeout_ms,
+				       cfg->keepalive_trim_delay_ms);
 	struct proxy_params pp = {
 		.base = w->base,
 		.cfg = cfg,

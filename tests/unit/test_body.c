@@ -1,6 +1,7 @@
 /* test_body.c - body relay: exact moves, re-chunking, pipelined leftovers. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -35,6 +36,57 @@ static void test_length_stops_at_boundary(void **state)
 	assert_int_equal(b.moved, 5);
 	test_free(out);
 	test_free(rest);
+	evbuffer_free(src);
+	evbuffer_free(dst);
+}
+
+static char *relay_chunked(const char *in, bool drop_trailers)
+{
+	struct evbuffer *src = evbuffer_new(), *dst = evbuffer_new();
+	struct body_relay b;
+	const char *err = NULL;
+	body_relay_init(&b, HTTP1_BODY_CHUNKED, 0, 4096, 4096);
+	b.drop_trailers = drop_trailers;
+	evbuffer_add(src, in, strlen(in));
+	assert_int_equal(body_relay_step(&b, src, dst, &err), BODY_DONE);
+	assert_true(b.consumed);
+	char *out = drain_str(dst);
+	evbuffer_free(src);
+	evbuffer_free(dst);
+	return out;
+}
+
+static void test_request_trailers_dropped(void **state)
+{
+	char *out = relay_chunked("3\r\nabc\r\n0\r\nContent-Length: 40\r\n"
+				  "X-Sum: 1\r\n\r\n",
+				  true);
+	assert_string_equal(out, "3\r\nabc\r\n0\r\n\r\n");
+	test_free(out);
+}
+
+static void test_response_trailers_lose_control_fields(void **state)
+{
+	char *out = relay_chunked("3\r\nabc\r\n0\r\ncontent-length: 40\r\n"
+				  "X-Sum: 1\r\nTransfer-Encoding: chunked\r\n"
+				  "Host: evil\r\nConnection: close\r\n\r\n",
+				  false);
+	assert_string_equal(out, "3\r\nabc\r\n0\r\nX-Sum: 1\r\n\r\n");
+	test_free(out);
+}
+
+static void test_nothing_consumed_until_bytes_move(void **state)
+{
+	struct evbuffer *src = evbuffer_new(), *dst = evbuffer_new();
+	struct body_relay b;
+	const char *err = NULL;
+	body_relay_init(&b, HTTP1_BODY_CHUNKED, 0, 4096, 4096);
+	assert_int_equal(body_relay_step(&b, src, dst, &err), BODY_MORE);
+	assert_false(b.consumed);
+	evbuffer_add(src, "0\r\n\r\n", 5);
+	assert_int_equal(body_relay_step(&b, src, dst, &err), BODY_DONE);
+	assert_true(b.consumed); /* no payload moved, but framing was taken */
+	assert_int_equal(b.moved, 0);
 	evbuffer_free(src);
 	evbuffer_free(dst);
 }
@@ -155,6 +207,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_length_stops_at_boundary),
 		cmocka_unit_test(test_chunked_rechunked),
+		cmocka_unit_test(test_request_trailers_dropped),
+		cmocka_unit_test(test_response_trailers_lose_control_fields),
+		cmocka_unit_test(test_nothing_consumed_until_bytes_move),
 		cmocka_unit_test(test_chunked_dribble),
 		cmocka_unit_test(test_chunked_bad_framing),
 		cmocka_unit_test(test_close_delimited_and_eof),

@@ -37,6 +37,7 @@ static void test_rejected(void **state)
 		"", ":80", "a..b", ".a", "a b", "a@b", "user:pw@host",
 		"host:", "host:99999", "host:8o", "host:-1", "a/b", "a\\b",
 		"a%2eb", "[::1", "::1", "[zz::1]", "a.b:80:80", "..",
+		"x..", "x..:80", "a.b..",
 		"host\r", "a,b",
 		/* found by tests/fuzz/fuzz_hostname: one dot stripped, the
 		 * key kept the other */
@@ -111,6 +112,19 @@ static void test_bad_targets(void **state)
 	assert_int_equal(split("x", &a, &p, &slash), -1);
 }
 
+static void test_port(void **state)
+{
+	struct gw_str p = hostname_port(GW_STR_LIT("a.b:8080"));
+	assert_int_equal(p.len, 4);
+	assert_memory_equal(p.p, "8080", 4);
+	p = hostname_port(GW_STR_LIT("[::1]:443"));
+	assert_int_equal(p.len, 3);
+	assert_memory_equal(p.p, "443", 3);
+	assert_int_equal(hostname_port(GW_STR_LIT("[::1]")).len, 0);
+	assert_int_equal(hostname_port(GW_STR_LIT("a.b")).len, 0);
+	assert_int_equal(hostname_port(GW_STR_LIT("a.b.")).len, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -120,6 +134,7 @@ int main(void)
 		cmocka_unit_test(test_nul_in_ipv6_literal),
 		cmocka_unit_test(test_targets),
 		cmocka_unit_test(test_bad_targets),
+		cmocka_unit_test(test_port),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

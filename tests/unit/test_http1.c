@@ -116,6 +116,50 @@ static void test_connection_semantics(void **state)
 	assert_true(h.expect_continue);
 }
 
+static void test_asterisk_options_and_expect(void **state)
+{
+	struct http1_head h;
+	struct http1_header hdrs[MAXH];
+	const char *err = NULL;
+	assert_int_equal(parse_req("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", &h,
+				   hdrs, &err),
+			 0);
+	assert_int_equal(h.method, HTTP_OPTIONS);
+	/* 100-continue is case-insensitive; from a 1.0 client it is ignored */
+	assert_int_equal(parse_req("POST / HTTP/1.1\r\nHost: a\r\nExpect: "
+				   "100-Continue\r\nContent-Length: 1\r\n\r\n",
+				   &h, hdrs, &err),
+			 0);
+	assert_true(h.expect_continue);
+	assert_int_equal(parse_req("POST / HTTP/1.0\r\nExpect: 100-continue\r\n"
+				   "Content-Length: 1\r\n\r\n",
+				   &h, hdrs, &err),
+			 0);
+	assert_false(h.expect_continue);
+}
+
+static void test_header_ids(void **state)
+{
+	struct http1_head h;
+	struct http1_header hdrs[MAXH];
+	const char *err = NULL;
+	assert_int_equal(parse_req("GET / HTTP/1.1\r\nhOST: a\r\nX-Forwarded-FOR: b"
+				   "\r\nforwarded: c\r\nX-Other: d\r\nTE: e\r\n"
+				   "Transfer-Encodinh: f\r\n\r\n",
+				   &h, hdrs, &err),
+			 0);
+	assert_int_equal(h.nhdrs, 6);
+	assert_int_equal(hdrs[0].id, HTTP1_HDR_HOST);
+	assert_int_equal(hdrs[1].id, HTTP1_HDR_X_FORWARDED_FOR);
+	assert_int_equal(hdrs[2].id, HTTP1_HDR_FORWARDED);
+	assert_int_equal(hdrs[3].id, HTTP1_HDR_OTHER);
+	assert_int_equal(hdrs[4].id, HTTP1_HDR_TE);
+	assert_int_equal(hdrs[5].id, HTTP1_HDR_OTHER);
+	assert_int_equal(http1_header_id("Proxy-Authorization", 19),
+			 HTTP1_HDR_PROXY_AUTHORIZATION);
+	assert_int_equal(http1_header_id("Content-Lengtj", 14), HTTP1_HDR_OTHER);
+}
+
 static void test_host_counting(void **state)
 {
 	struct http1_head h;
@@ -161,6 +205,22 @@ static const struct {
 	{"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip"
 	 "\r\n\r\n", 501},
 	{"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505},
+	/* the asterisk form is for OPTIONS only (RFC 9112 3.2.4) */
+	{"GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+	{"POST * HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", 400},
+	/* a list of lengths, even equal ones */
+	{"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", 400},
+	/* expectations other than 100-continue (RFC 9110 10.1.1) */
+	{"GET / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n", 417},
+	{"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue, x\r\n\r\n", 417},
+	{"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+	 "Expect: foo\r\n\r\n", 417},
+	{"GET / HTTP/1.0\r\nExpect: x\r\n\r\n", 417},
+	{"FOO / HTTP/1.1\r\nHost: a\r\n\r\n", 501},
+	{"get / HTTP/1.1\r\nHost: a\r\n\r\n", 501},
+	{"GET / HTTP/1.1\r\nHost: a\r\nX-A\r\n\r\n", 400},
+	{"GET / HTTP/1.1\r\nHost: a\r\nX-A: \x01\r\n\r\n", 400},
+	{"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\r\n\r\n", 400},
 	{"GET / HTTP/0.9\r\n\r\n", 505},
 };
 
@@ -348,6 +408,8 @@ int main(void)
 		cmocka_unit_test(test_framing_from_fields),
 		cmocka_unit_test(test_connection_semantics),
 		cmocka_unit_test(test_host_counting),
+		cmocka_unit_test(test_asterisk_options_and_expect),
+		cmocka_unit_test(test_header_ids),
 		cmocka_unit_test(test_smuggling_shapes_rejected),
 		cmocka_unit_test(test_too_many_headers),
 		cmocka_unit_test(test_find_head_end_incremental),

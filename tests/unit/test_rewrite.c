@@ -94,6 +94,32 @@ static void test_forwarded_untrusted_replaced(void **state)
 	assert_null(strstr(out, "evil"));
 }
 
+static void test_rfc7239_forwarded_only_from_trusted(void **state)
+{
+	const char *out = rewrite_req(
+		"GET / HTTP/1.1\r\nHost: app.test\r\nForwarded: for=6.6.6.6;"
+		"proto=https\r\nFORWARDED: host=evil\r\n\r\n",
+		false, false, NULL);
+	assert_false(has_name(out, "Forwarded"));
+	assert_null(strstr(out, "6.6.6.6"));
+	assert_null(strstr(out, "evil"));
+	out = rewrite_req("GET / HTTP/1.1\r\nHost: app.test\r\nForwarded: "
+			  "for=192.0.2.1\r\n\r\n",
+			  true, false, NULL);
+	assert_true(has_line(out, "Forwarded: for=192.0.2.1"));
+}
+
+static void test_connection_listed_x_forwarded_dropped(void **state)
+{
+	const char *out = rewrite_req(
+		"GET / HTTP/1.1\r\nHost: a\r\nConnection: x-forwarded-for, "
+		"X-A\r\nX-Forwarded-For: 1.2.3.4\r\nX-A: 1\r\nX-B: 2\r\n\r\n",
+		true, false, NULL);
+	assert_true(has_line(out, "X-Forwarded-For: 203.0.113.9"));
+	assert_false(has_name(out, "X-A"));
+	assert_true(has_line(out, "X-B: 2"));
+}
+
 static void test_forwarded_trusted_kept(void **state)
 {
 	const char *out = rewrite_req(
@@ -144,6 +170,11 @@ static void test_session_cookie_stripped(void **state)
 	assert_true(has_line(out, "Cookie: x_gw_session=ok"));
 	/* the field that held only the session is gone, not left empty */
 	assert_null(strstr(out, "Cookie: \r\n"));
+	/* pairs re-joined with "; " may be longer than what was sent */
+	out = rewrite_req("GET / HTTP/1.1\r\nHost: a\r\nCookie: a=1;b=2;c=3;"
+			  "gw_session=S;d=4\r\n\r\n",
+			  false, false, "gw_session");
+	assert_true(has_line(out, "Cookie: a=1; b=2; c=3; d=4"));
 }
 
 static void test_absolute_form_to_origin(void **state)
@@ -245,6 +276,8 @@ int main(void)
 		cmocka_unit_test(test_hop_by_hop_removed),
 		cmocka_unit_test(test_forwarded_untrusted_replaced),
 		cmocka_unit_test(test_forwarded_trusted_kept),
+		cmocka_unit_test(test_rfc7239_forwarded_only_from_trusted),
+		cmocka_unit_test(test_connection_listed_x_forwarded_dropped),
 		cmocka_unit_test(test_framing_reemitted),
 		cmocka_unit_test(test_upgrade_kept_for_upgrades),
 		cmocka_unit_test(test_session_cookie_stripped),

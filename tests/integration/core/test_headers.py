@@ -73,3 +73,24 @@ def test_early_hints_then_final_response(gw):
     assert resp.startswith(b"HTTP/1.1 103")
     assert b"HTTP/1.1 200" in resp
     assert resp.endswith(b"after hints\n")
+
+
+def test_rfc7239_forwarded_dropped_from_untrusted_peer(gw):
+    h = app_headers(gw, b"Forwarded: for=6.6.6.6;proto=https;host=evil.test\r\n")
+    assert "forwarded" not in names(h)
+
+
+def test_rfc7239_forwarded_kept_from_trusted_peer(backend, make_gateway):
+    gw = make_gateway({"app.test": [backend.addr]}, config="[gateway]\ntrusted_proxies = 127.0.0.0/8")
+    h = dict((k.lower(), v) for k, v in app_headers(gw, b"Forwarded: for=192.0.2.60\r\n"))
+    assert h["forwarded"] == "for=192.0.2.60"
+
+
+def test_expectation_other_than_100_continue_is_417(gw, backend):
+    before = backend.stats()["requests"]
+    for expect in (b"200-ok", b"100-continue, foo", b"nothing"):
+        resp = gw.raw(b"POST /echo HTTP/1.1\r\nHost: app.test\r\nContent-Length: 5\r\n"
+                      b"Expect: " + expect + b"\r\n\r\nhello")
+        assert status_of(resp) == 417, (expect, resp[:200])
+        assert resp.count(b"HTTP/1.1 ") == 1  # closed: the body was not read
+    assert backend.stats()["requests"] == before + 1  # only the stats call

@@ -65,3 +65,20 @@ def test_bad_host_values_are_400(gw):
                  b"app.test:", b"[::1"):
         resp = gw.raw(b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
         assert status_of(resp) == 400, host
+
+
+def test_asterisk_form_only_for_options(gw, backend):
+    before = backend.stats()["requests"]
+    for method in (b"GET", b"POST", b"HEAD"):
+        resp = gw.raw(method + b" * HTTP/1.1\r\nHost: app.test\r\nContent-Length: 0\r\n\r\n")
+        assert status_of(resp) == 400, (method, resp[:200])
+    assert backend.stats()["requests"] == before + 1  # only the stats call
+    resp = gw.raw(b"OPTIONS * HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n")
+    assert status_of(resp) == 200
+    assert json.loads(resp.split(b"\r\n\r\n", 1)[1])["path"] == "*"
+
+
+def test_host_with_an_empty_last_label_is_400(gw):
+    for host in (b"app.test..", b"app.test..:80", b"app..test."):
+        resp = gw.raw(b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+        assert status_of(resp) == 400, (host, resp[:200])
