@@ -34,6 +34,8 @@ struct auth {
 	size_t count;
 	struct entry_list by_age;
 	bool cache_on;
+	auth_allow_cb on_allow;   /* pre-wake's memory, or NULL */
+	void *allow_arg;
 };
 
 struct auth_req {
@@ -42,6 +44,8 @@ struct auth_req {
 	auth_cb cb;
 	void *arg;
 	uint64_t session_expires_ms; /* 0: no expiry field */
+	char user[USER_MAX + 1];     /* once the session is read */
+	size_t user_len;
 	char project[ROUTE_PROJECT_MAX];
 	char sid[SID_MAX + 1];
 };
@@ -168,6 +172,8 @@ static void member_cb(void *arg, redisReply *reply)
 		finish(r, AUTH_UNAVAILABLE);
 		return;
 	}
+	if (reply->integer == 1 && r->a->on_allow)
+		r->a->on_allow(r->a->allow_arg, r->user, r->user_len, r->project);
 	finish(r, reply->integer == 1 ? AUTH_ALLOW : AUTH_FORBIDDEN);
 }
 
@@ -198,6 +204,8 @@ static void session_cb(void *arg, redisReply *reply)
 		}
 		r->session_expires_ms = gw_now_ms() + (secs - now_s) * 1000;
 	}
+	memcpy(r->user, user->str, user->len);
+	r->user_len = user->len;
 	char key[32 + ROUTE_PROJECT_MAX];
 	snprintf(key, sizeof(key), "gw:members:%s", r->project);
 	const char *argv[] = {"SISMEMBER", key, user->str};
@@ -261,6 +269,12 @@ static void cache_clear(struct auth *a)
 		struct entry *e = TAILQ_FIRST(&a->by_age);
 		unlink_entry(a, slot(a, e->sid, e->project));
 	}
+}
+
+void auth_set_allow_cb(struct auth *a, auth_allow_cb cb, void *arg)
+{
+	a->on_allow = cb;
+	a->allow_arg = arg;
 }
 
 void auth_set_cache(struct auth *a, bool on)
