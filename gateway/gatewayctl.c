@@ -401,6 +401,9 @@ static int session(struct ctl *c, const char *verb, int argc, char **argv)
 		cmd_ok(c, "HSET gw:session:%s user %s expires %s", sid, argv[0],
 		       exp);
 		cmd_ok(c, "EXPIRE gw:session:%s %s", sid, ttlbuf);
+		/* The platform's login news (pre-wake, docs/fleet.md): the
+		 * user, never the session id. */
+		publish(c, "login", argv[0]);
 		printf("%s\n", sid);
 		return 0;
 	}
