@@ -174,6 +174,7 @@ static void enter_cold(struct act_project *p, enum act_event ev, const char *why
 		p->pv->ops->watch_stop(p->pv);
 	act_eps_clear(p);
 	p->rewake = false;
+	bool prewake = p->prewake; /* asked for while it was stopping */
 	p->prewake = false;
 	p->call_again = false;
 	if (p->call_pending && p->pv->ops->cancel(p->pv))
@@ -183,9 +184,12 @@ static void enter_cold(struct act_project *p, enum act_event ev, const char *why
 		return;
 	}
 	/* Requests that came while it stopped (or were queued for release)
-	 * wake it again. */
-	if (p->nholds)
+	 * wake it again; so does a login that came meanwhile. */
+	if (p->nholds || (prewake && ev == AE_COLD) ||
+	    (prewake && ev == AE_STOPPED)) {
+		p->prewake = prewake && !p->nholds;
 		step(p, AE_ACQUIRE, NULL);
+	}
 }
 
 static void enter_waking(struct act_project *p, enum act_event ev)

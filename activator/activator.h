@@ -204,7 +204,8 @@ void activator_fleet_cold(struct activator *a, const char *project);
  * agreed). Returns false when it cannot (no provider, waking here):
  * stopped() is then not called. */
 bool activator_fleet_stop(struct act_project *p);
-/* Wake p with nobody waiting yet (a user just logged in). Cold only. */
+/* Wake p with nobody waiting yet (a user just logged in): now when cold,
+ * once it is down when it is being scaled down, else nothing. */
 void activator_fleet_prewake(struct act_project *p);
 /* No hooks are called after this (shutdown: the fleet goes first). */
 void activator_fleet_detach(struct activator *a);

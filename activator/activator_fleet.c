@@ -183,6 +183,10 @@ void activator_fleet_verdict(struct activator *a, const char *project,
 	}
 	if (p->state == ACT_DRAINING) {
 		if (v == ACT_VERDICT_WAIT_COLD) {
+			if (p->role != ACT_ROLE_WAIT_COLD)
+				gw_log(GW_LOG_INFO, "activator",
+				       "%s: a scale-down is committed; waking it "
+				       "after (%u held)", p->name, p->nholds);
 			p->role = ACT_ROLE_WAIT_COLD; /* held until "cold" */
 			return;
 		}
@@ -287,8 +291,14 @@ bool activator_fleet_stop(struct act_project *p)
 
 void activator_fleet_prewake(struct act_project *p)
 {
-	if (!p->pv || !act_fleet_managed(p) || p->state != ACT_COLD)
+	if (!p->pv || !act_fleet_managed(p))
 		return;
+	if (p->state == ACT_DRAINING) {
+		p->prewake = true; /* once it is down: see enter_cold() */
+		return;
+	}
+	if (p->state != ACT_COLD)
+		return; /* waking or warm already */
 	p->prewake = true;
 	act_step(p, AE_ACQUIRE, NULL);
 }

@@ -273,7 +273,7 @@ struct fleet *fleet_create(const struct fleet_params *p)
 	f->p = *p;
 	make_id(f);
 	LIST_INIT(&f->reqs);
-	f->prewake_ttl_ms = 10000;
+	f->prewake_ttl_ms = 2000;
 	f->hooks = (struct act_fleet){
 		.activity = activity,
 		.wake_begin = fleet_wake_begin,

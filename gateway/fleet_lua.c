@@ -267,12 +267,15 @@ static const struct script scripts[FLUA_COUNT] = {
 		"end\n"
 		"return 0\n"},
 	/* KEYS gw:prewake:<user>, gw:recent:<user>; ARGV id, ttl. The
-	 * user's last project, for one replica only. */
+	 * user's last project, to one replica only (every replica gets the
+	 * same login news within milliseconds; ttl covers that, not more). */
 	[FLUA_PREWAKE] = {"prewake",
+		"local p = redis.call('GET', KEYS[2])\n"
+		"if not p then return false end\n"
 		"if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then\n"
 		"  return false\n"
 		"end\n"
-		"return redis.call('GET', KEYS[2])\n"},
+		"return p\n"},
 };
 
 #undef NOW_MS
