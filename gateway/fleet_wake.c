@@ -369,6 +369,10 @@ static void finish(struct fwake *t)
 		const char *args[] = {f->id, t->project, t->end_ready ? "1" : "0",
 				      t->end_addrs, idle};
 		flua_call(f, FLUA_WAKE_DONE, 3, keys, 5, args, NULL, NULL);
+		/* The others' held requests go out on this news: before ours
+		 * (the activator releases them right after this hook). */
+		if (t->end_ready)
+			rconn_flush(f->p.conn);
 	}
 	ticket_free(t);
 }
