@@ -187,3 +187,30 @@ def test_prewake_off_by_default_ignores_login(fleet):
     time.sleep(2)
     assert fleet.replicas("web") == 0
     assert len(fleet.ups("web")) == 1
+
+
+@pytest.mark.parametrize("fleet", [{"pod_start_delay": 4.0}], indirect=True)
+def test_queued_wake_honours_hold_timeout_then_leaves_the_queue(fleet):
+    fleet.deployment("web")
+    fleet.deployment("web-b")
+    fleet.route("app-slot001", "web")
+    fleet.route("app-slot002", "web-b")
+    gws = fleet.gateways(2, fleet={"max_waking": "1"},
+                         activator={"hold_timeout": "1500ms"})
+    time.sleep(0.3)
+    first, first_out = fleetfix.get_all(gws[0], host_of("app-slot001"), ["/echo"],
+                                        timeout=20)
+    fleetfix.gwtest.wait_for(lambda: fleet.r.zcard("gw:waking") == 1, timeout=5)
+    t0 = time.monotonic()
+    r, _ = gws[1].request("GET", "/echo", host_of("app-slot002"), timeout=10)
+    took = time.monotonic() - t0
+    assert r.status == 503 and r.getheader("Retry-After")
+    assert 1.3 < took < 4                     # its hold_timeout, not the slot's
+    assert fleet.ups("web-b") == []           # never woken: no slot came
+    assert "waiting for a wake slot" in gws[1].stderr()
+    # Nobody waits for it any more: its queue entry goes stale and the
+    # next admission drops it.
+    fleetfix.gwtest.wait_for(lambda: fleet.r.get("gw:wantwake:app-slot002") is None,
+                             timeout=6)
+    fleetfix.join(first, timeout=20)
+    assert first_out[0][0] == 200             # the one with the slot is served
