@@ -1,6 +1,8 @@
 /* activator.c - the per-project state machine (COLD/WAKING/WARM/DRAINING),
  * the project table, endpoints and idle scale-down. Holds live in
- * hold.c, readiness probes in probe.c, the providers behind provider.h.
+ * hold.c, readiness probes in probe.c, the providers behind provider.h,
+ * the fleet's side of the machine (shared wakes and scale-downs) in
+ * activator_fleet.c.
  */
 #include <event2/event.h>
 #include <stdio.h>
@@ -15,29 +17,12 @@
 #include "core/compat.h"
 
 #define REAP_MS 1000
-#define TOUCH_MS 1000
 
 static const char *const state_name[ACT_STATE_COUNT] = {
 	[ACT_COLD] = "cold",
 	[ACT_WAKING] = "waking",
 	[ACT_WARM] = "warm",
 	[ACT_DRAINING] = "draining",
-};
-
-/* What can happen to a project; step() decides what it does. */
-enum act_event {
-	AE_ACQUIRE = 0,  /* a request wants a cold or draining app */
-	AE_WAKE_FAILED,  /* the wake call failed, or the app died starting */
-	AE_READY,        /* a probe connected */
-	AE_WAKE_TIMEOUT, /* wake_timeout passed while waking */
-	AE_REFUSED,      /* warm, but no usable endpoint left: wake again */
-	AE_EMPTY,        /* warm, and the platform reports no endpoint */
-	AE_IDLE,         /* idle here (and across the fleet) */
-	AE_STOPPED,      /* the stop is confirmed */
-	AE_STOP_FAILED,  /* the stop failed: the app keeps running */
-	AE_EXITED,       /* the app went away by itself */
-	AE_RETARGET,     /* the route now names another app */
-	AE_COUNT
 };
 
 static const char *const event_name[AE_COUNT] = {
@@ -47,17 +32,19 @@ static const char *const event_name[AE_COUNT] = {
 	[AE_IDLE] = "idle",              [AE_STOPPED] = "stopped",
 	[AE_STOP_FAILED] = "stop failed", [AE_EXITED] = "exited",
 	[AE_RETARGET] = "route changed",
+	[AE_DRAIN] = "scale-down elsewhere", [AE_UNDRAIN] = "scale-down off",
+	[AE_COLD] = "scaled down elsewhere", [AE_FLEET_STOP] = "fleet scale-down",
+	[AE_VERDICT] = "fleet verdict",  [AE_ABANDON] = "nobody waits",
 };
 
 static void step(struct act_project *p, enum act_event ev, const char *why);
-static void touch(struct act_project *p);
 
-static bool fleet_managed(const struct act_project *p)
+void act_step(struct act_project *p, enum act_event ev, const char *why)
 {
-	return p->a->p.fleet && p->pv && p->pv->shared;
+	step(p, ev, why);
 }
 
-static void arm_ms(struct event *ev, unsigned ms)
+void act_arm_ms(struct event *ev, unsigned ms)
 {
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 	event_add(ev, &tv);
@@ -70,7 +57,7 @@ static bool ep_usable(const struct act_ep *e)
 	return (e->ready || e->probed) && !e->refused;
 }
 
-static size_t usable_count(const struct act_project *p)
+size_t act_usable_count(const struct act_project *p)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < p->neps; i++)
@@ -116,16 +103,35 @@ static void eps_set(struct act_project *p, const struct provider_endpoint *in,
 	p->neps = n;
 }
 
-static void eps_clear(struct act_project *p)
+void act_eps_clear(struct act_project *p)
 {
 	free(p->eps);
 	p->eps = NULL;
 	p->neps = 0;
 }
 
-/* Probe every candidate (new ones at once). */
-static void probe_all(struct act_project *p)
+void act_eps_add_probed(struct act_project *p, const struct gw_addr *addrs,
+			size_t n)
 {
+	for (size_t i = 0; i < n; i++) {
+		struct act_ep *e = act_ep_find(p, &addrs[i]);
+		if (!e) {
+			p->eps = gw_xrealloc(p->eps, (p->neps + 1) * sizeof(*e));
+			e = &p->eps[p->neps++];
+			memset(e, 0, sizeof(*e));
+			e->addr = addrs[i];
+		}
+		e->probed = true;
+		e->refused = false;
+	}
+}
+
+/* Probe every candidate (new ones at once), unless the fleet says this
+ * is not the time (queued, or a scale-down goes first). */
+void act_probe_all(struct act_project *p)
+{
+	if (!act_probe_allowed(p))
+		return;
 	struct gw_addr *addrs = gw_xcalloc(p->neps ? p->neps : 1, sizeof(*addrs));
 	for (size_t i = 0; i < p->neps; i++)
 		addrs[i] = p->eps[i].addr;
@@ -133,11 +139,14 @@ static void probe_all(struct act_project *p)
 	free(addrs);
 }
 
+void act_probe_stop(struct act_project *p)
+{
+	probe_stop(p->probe);
+}
+
 /* ---- the provider's calls --------------------------------------------------- */
 
-static void fleet_wake_answer(struct act_project *p, bool ours);
-
-static void call_wake(struct act_project *p)
+void act_call_wake(struct act_project *p)
 {
 	if (p->call_pending)
 		return; /* one call at a time: a wake still on its way counts */
@@ -155,38 +164,6 @@ static void call_wake(struct act_project *p)
 	}
 }
 
-static void fleet_wake_answer(struct act_project *p, bool ours)
-{
-	p->refs--;
-	if (p->state != ACT_WAKING)
-		return;
-	if (!ours) {
-		gw_log(GW_LOG_INFO, "activator",
-		       "%s: another gateway is waking it; waiting for its pods",
-		       p->name);
-		return;
-	}
-	call_wake(p);
-}
-
-static void fleet_stop_answer(struct act_project *p, bool stop_now)
-{
-	p->refs--;
-	p->stop_asked = false;
-	if (!stop_now) {
-		/* In use elsewhere (or we cannot tell): look again in a
-		 * while, not at every tick. */
-		p->last_active_ms = gw_now_ms() - p->idle_ms / 2;
-		return;
-	}
-	if (p->state == ACT_WARM && !p->active && !p->nholds &&
-	    gw_now_ms() - p->last_active_ms >= p->idle_ms) {
-		gw_log(GW_LOG_INFO, "activator",
-		       "%s: idle across the fleet; scaling down", p->name);
-		step(p, AE_IDLE, NULL);
-	}
-}
-
 /* ---- the state machine -------------------------------------------------------- */
 
 static void enter_cold(struct act_project *p, enum act_event ev, const char *why)
@@ -195,8 +172,11 @@ static void enter_cold(struct act_project *p, enum act_event ev, const char *why
 	event_del(p->wake_timer);
 	if (p->pv && p->pv->ops->watch_stop)
 		p->pv->ops->watch_stop(p->pv);
-	eps_clear(p);
+	act_eps_clear(p);
 	p->rewake = false;
+	bool prewake = p->prewake; /* asked for while it was stopping */
+	p->prewake = false;
+	p->call_again = false;
 	if (p->call_pending && p->pv->ops->cancel(p->pv))
 		p->call_pending = false; /* else its answer is ignored */
 	if (ev == AE_WAKE_FAILED || ev == AE_WAKE_TIMEOUT) {
@@ -204,9 +184,12 @@ static void enter_cold(struct act_project *p, enum act_event ev, const char *why
 		return;
 	}
 	/* Requests that came while it stopped (or were queued for release)
-	 * wake it again. */
-	if (p->nholds)
+	 * wake it again; so does a login that came meanwhile. */
+	if (p->nholds || (prewake && ev == AE_COLD) ||
+	    (prewake && ev == AE_STOPPED)) {
+		p->prewake = prewake && !p->nholds;
 		step(p, AE_ACQUIRE, NULL);
+	}
 }
 
 static void enter_waking(struct act_project *p, enum act_event ev)
@@ -214,7 +197,7 @@ static void enter_waking(struct act_project *p, enum act_event ev)
 	p->wake_start_ms = gw_now_ms();
 	p->probes_at_wake = probe_attempts(p->probe);
 	p->rewake = ev == AE_REFUSED;
-	arm_ms(p->wake_timer, p->a->p.wake_timeout_ms);
+	act_arm_ms(p->wake_timer, p->a->p.wake_timeout_ms);
 	if (p->pv->has_fixed) {
 		struct provider_endpoint fixed = {.addr = p->pv->fixed};
 		eps_set(p, &fixed, 1);
@@ -225,18 +208,16 @@ static void enter_waking(struct act_project *p, enum act_event ev)
 		p->eps[i].probed = p->eps[i].refused = false;
 	if (p->pv->ops->watch_start)
 		p->pv->ops->watch_start(p->pv);
-	probe_all(p);
-	gw_log(GW_LOG_INFO, "activator", "%s: waking (%s%s)", p->name,
-	       p->pv->ops->name, ev == AE_REFUSED ? ", refused while warm" : "");
-	/* One scale call across the fleet: the others learn from the watch,
-	 * like this process does. */
-	if (fleet_managed(p) && !p->call_pending) {
-		p->refs++; /* until the answer */
-		p->a->p.fleet->may_wake(p->a->p.fleet->arg, p->name,
-					fleet_wake_answer, p);
+	gw_log(GW_LOG_INFO, "activator", "%s: waking (%s%s%s)", p->name,
+	       p->pv->ops->name, ev == AE_REFUSED ? ", refused while warm" : "",
+	       p->prewake ? ", pre-wake" : "");
+	if (act_fleet_managed(p)) {
+		/* One scale call across the fleet: it says who makes it. */
+		act_fleet_enter_waking(p, ev);
 		return;
 	}
-	call_wake(p); /* last: may fail and go on to COLD */
+	act_probe_all(p);
+	act_call_wake(p); /* last: may fail and go on to COLD */
 }
 
 static void enter_warm(struct act_project *p, enum act_event ev)
@@ -244,20 +225,35 @@ static void enter_warm(struct act_project *p, enum act_event ev)
 	probe_stop(p->probe);
 	event_del(p->wake_timer);
 	p->rewake = false;
+	p->prewake = false;
 	p->last_active_ms = gw_now_ms();
 	if (ev == AE_READY)
 		gw_log(GW_LOG_INFO, "activator",
-		       "%s: ready after %llums (%u probe(s)); releasing %u held "
+		       "%s: ready after %llums (%s); releasing %u held "
 		       "request(s)",
 		       p->name,
 		       (unsigned long long)(gw_now_ms() - p->wake_start_ms),
-		       probe_attempts(p->probe) - p->probes_at_wake, p->nholds);
+		       p->ready_news ? "ready news from the fleet" : "probed",
+		       p->nholds);
+	else
+		gw_log(GW_LOG_INFO, "activator", "%s: warm (%s); releasing %u "
+		       "held request(s)", p->name, event_name[ev], p->nholds);
+	p->ready_news = false;
 	act_holds_release(p);
 }
 
-static void enter_draining(struct act_project *p)
+static void enter_draining(struct act_project *p, enum act_event ev)
 {
 	probe_stop(p->probe);
+	if (ev == AE_DRAIN) {
+		/* Another process scales it down once every process agrees:
+		 * from now on nothing goes to its pods. */
+		gw_log(GW_LOG_INFO, "activator",
+		       "%s: scale-down starting; new requests are held",
+		       p->name);
+		return;
+	}
+	p->fleet_stop = ev == AE_FLEET_STOP;
 	const char *why = NULL;
 	switch (p->pv->ops->stop(p->pv, &why)) {
 	case PROVIDER_PENDING:
@@ -273,6 +269,13 @@ static void enter_draining(struct act_project *p)
 	}
 }
 
+/* DRAINING without a stop of ours pending: a fleet scale-down elsewhere,
+ * requests held until it is committed and done, or called off. */
+static bool draining_held(const struct act_project *p)
+{
+	return p->state == ACT_DRAINING && !p->call_pending;
+}
+
 /* The one transition function: the next state for (state, event), then
  * the new state's entry actions. */
 static void step(struct act_project *p, enum act_event ev, const char *why)
@@ -281,13 +284,14 @@ static void step(struct act_project *p, enum act_event ev, const char *why)
 	bool reenter = false;
 	switch (from) {
 	case ACT_COLD:
-		if (ev == AE_ACQUIRE && p->pv)
-			to = ACT_WAKING;
+		if ((ev == AE_ACQUIRE || ev == AE_FLEET_STOP) && p->pv)
+			to = ev == AE_ACQUIRE ? ACT_WAKING : ACT_DRAINING;
 		break;
 	case ACT_WAKING:
 		if (ev == AE_READY)
 			to = ACT_WARM;
-		else if (ev == AE_WAKE_FAILED || ev == AE_EXITED)
+		else if (ev == AE_WAKE_FAILED || ev == AE_EXITED ||
+			 ev == AE_ABANDON)
 			to = ACT_COLD;
 		else if (ev == AE_WAKE_TIMEOUT)
 			/* A local app stuck starting is stopped; a Deployment
@@ -297,23 +301,41 @@ static void step(struct act_project *p, enum act_event ev, const char *why)
 			reenter = true;
 		break;
 	case ACT_WARM:
-		if (ev == AE_IDLE)
+		if (ev == AE_IDLE || ev == AE_DRAIN || ev == AE_FLEET_STOP)
 			to = ACT_DRAINING;
 		else if (ev == AE_REFUSED)
 			to = ACT_WAKING;
-		else if (ev == AE_EMPTY || ev == AE_EXITED || ev == AE_RETARGET)
+		else if (ev == AE_EMPTY || ev == AE_EXITED ||
+			 ev == AE_RETARGET || ev == AE_COLD)
 			to = ACT_COLD;
 		break;
 	case ACT_DRAINING:
 		if (ev == AE_STOPPED || ev == AE_EXITED || ev == AE_RETARGET)
 			to = ACT_COLD;
 		else if (ev == AE_STOP_FAILED)
-			to = ACT_WARM;
-		else if (ev == AE_ACQUIRE && p->call_pending &&
+			/* Still up; without a known endpoint it wakes again
+			 * (the fleet's stop comes from a process that may never
+			 * have served it). */
+			to = act_usable_count(p) ? ACT_WARM : ACT_COLD;
+		else if (ev == AE_ACQUIRE && p->call_pending && !p->fleet_stop &&
 			 p->pv->ops->cancel(p->pv)) {
 			/* The stop never reached the platform: still up. */
 			p->call_pending = false;
-			to = usable_count(p) ? ACT_WARM : ACT_WAKING;
+			to = act_usable_count(p) ? ACT_WARM : ACT_WAKING;
+		} else if (draining_held(p)) {
+			if (ev == AE_COLD)
+				to = ACT_COLD;
+			else if (ev == AE_FLEET_STOP)
+				reenter = true;
+			else if (ev == AE_UNDRAIN ||
+				 (ev == AE_VERDICT &&
+				  p->verdict == ACT_VERDICT_UNDRAINED))
+				to = act_usable_count(p) ? ACT_WARM : ACT_WAKING;
+			else if (ev == AE_VERDICT &&
+				 p->verdict != ACT_VERDICT_WAIT_COLD)
+				/* No scale-down any more (its mark expired):
+				 * wake as the fleet says. */
+				to = ACT_WAKING;
 		}
 		break;
 	case ACT_STATE_COUNT:
@@ -324,10 +346,11 @@ static void step(struct act_project *p, enum act_event ev, const char *why)
 	gw_log(GW_LOG_DEBUG, "activator", "%s: %s -> %s (%s%s%s)", p->name,
 	       state_name[from], state_name[to], event_name[ev],
 	       why ? ": " : "", why ? why : "");
+	act_fleet_leave(p, from, to, ev, reenter);
 	if (ev == AE_WAKE_TIMEOUT)
 		act_holds_fail(p, why); /* before a local app is stopped */
 	if (ev == AE_RETARGET)
-		eps_clear(p); /* the old app's pods must not answer for the new */
+		act_eps_clear(p); /* the old app's pods must not answer for the new */
 	p->state = to;
 	switch (to) {
 	case ACT_COLD:
@@ -340,7 +363,7 @@ static void step(struct act_project *p, enum act_event ev, const char *why)
 		enter_warm(p, ev);
 		break;
 	case ACT_DRAINING:
-		enter_draining(p);
+		enter_draining(p, ev);
 		break;
 	case ACT_STATE_COUNT:
 		break;
@@ -360,6 +383,12 @@ static void sink_call_done(void *arg, enum provider_call call, bool ok,
 		gw_log(GW_LOG_ERROR, "activator", "%s: cold start failed: %s",
 		       p->name, why);
 		step(p, AE_WAKE_FAILED, why);
+	} else if (call == PROVIDER_WAKE && p->state == ACT_WAKING &&
+		   p->call_again) {
+		/* It was scaled down while this call was on its way: what the
+		 * call saw is stale, ask again. */
+		p->call_again = false;
+		act_call_wake(p);
 	} else if (call == PROVIDER_STOP && p->state == ACT_DRAINING) {
 		step(p, ok ? AE_STOPPED : AE_STOP_FAILED, why);
 	}
@@ -372,10 +401,10 @@ static void sink_endpoints(void *arg, const struct provider_endpoint *eps,
 	eps_set(p, eps, n);
 	switch (p->state) {
 	case ACT_WAKING:
-		probe_all(p);
+		act_probe_all(p);
 		break;
 	case ACT_WARM:
-		if (usable_count(p)) {
+		if (act_usable_count(p)) {
 			act_holds_release(p); /* more room, if any waited */
 			break;
 		}
@@ -402,7 +431,7 @@ static void sink_exited(void *arg, const char *why)
 		gw_log(GW_LOG_WARN, "activator", "%s: %s; starting it again",
 		       p->name, msg);
 		p->rewake = false;
-		call_wake(p);
+		act_call_wake(p);
 		return;
 	}
 	gw_log(GW_LOG_WARN, "activator", "%s: %s", p->name, msg);
@@ -451,6 +480,11 @@ static struct act_project **table_slot(struct activator *a, const char *name)
 	while (*pp && strcmp((*pp)->name, name) != 0)
 		pp = &(*pp)->next;
 	return pp;
+}
+
+struct act_project *act_project_find(struct activator *a, const char *name)
+{
+	return *table_slot(a, name);
 }
 
 static void table_grow(struct activator *a)
@@ -575,6 +609,15 @@ struct act_project *activator_project(struct activator *a, const char *name,
 	return p;
 }
 
+struct act_project *activator_project_get(struct activator *a,
+					  const char *name)
+{
+	struct act_project *p = *table_slot(a, name);
+	if (p)
+		p->refs++;
+	return p;
+}
+
 void activator_project_release(struct act_project *p)
 {
 	if (p && p->refs)
@@ -582,6 +625,15 @@ void activator_project_release(struct act_project *p)
 }
 
 /* ---- requests ------------------------------------------------------------------- */
+
+void act_request_start(struct act_project *p, struct act_ep *e)
+{
+	e->active++;
+	p->active++;
+	p->last_active_ms = gw_now_ms();
+	if (p->active == 1 && act_fleet_managed(p))
+		act_fleet_busy(p);
+}
 
 enum act_result activator_acquire(struct act_project *p, act_cb cb, void *arg,
 				  struct act_hold **hold, struct gw_addr *addr)
@@ -601,15 +653,14 @@ enum act_result activator_acquire(struct act_project *p, act_cb cb, void *arg,
 	if (p->state == ACT_WARM && p->nholds == 0) {
 		struct act_ep *e = act_ep_pick(p, 0);
 		if (e) {
-			e->active++;
-			p->active++;
-			p->last_active_ms = gw_now_ms();
-			touch(p);
+			act_request_start(p, e);
 			*addr = e->addr;
 			return ACT_READY;
 		}
 	}
 	*hold = act_hold_add(p, cb, arg);
+	if (*hold && p->state == ACT_DRAINING && act_fleet_managed(p))
+		act_fleet_ask(p); /* a scale-down elsewhere: call it off */
 	return *hold ? ACT_HELD : ACT_FULL;
 }
 
@@ -632,7 +683,7 @@ void activator_refused(struct act_project *p, const struct gw_addr *addr)
 		e->refused = true;
 		e->probed = false;
 	}
-	if (p->state != ACT_WARM || (e && usable_count(p)))
+	if (p->state != ACT_WARM || (e && act_usable_count(p)))
 		return;
 	gw_log(GW_LOG_WARN, "activator",
 	       "%s: %s refused while believed warm; waking again", p->name,
@@ -645,39 +696,19 @@ bool activator_has_kube(const struct activator *a)
 	return a && a->p.kube.api;
 }
 
-/* ---- activity and idle ------------------------------------------------------------ */
-
-/* Share that the project is in use, about once a second at most. */
-static void touch(struct act_project *p)
-{
-	uint64_t now = gw_now_ms();
-	if (!fleet_managed(p) || now - p->last_touch_ms < TOUCH_MS)
-		return;
-	p->last_touch_ms = now;
-	p->a->p.fleet->touch(p->a->p.fleet->arg, p->name);
-}
-
-void act_touch(struct act_project *p)
-{
-	touch(p);
-}
+/* ---- idle ---------------------------------------------------------------------- */
 
 static void reap_one(struct act_project *p, uint64_t now)
 {
-	if (p->state == ACT_WARM && p->active > 0)
-		touch(p); /* open requests and streams are activity */
+	if (act_fleet_managed(p)) {
+		/* Scale-down is the fleet's decision (its leader drains it
+		 * once every process agrees): only share what we see. */
+		act_fleet_tick(p, now);
+		return;
+	}
 	if (p->state != ACT_WARM || p->active || p->nholds ||
 	    now - p->last_active_ms < p->idle_ms)
 		return;
-	if (fleet_managed(p)) {
-		if (!p->stop_asked) {
-			p->stop_asked = true;
-			p->refs++; /* until the answer */
-			p->a->p.fleet->may_stop(p->a->p.fleet->arg, p->name,
-						p->idle_ms, fleet_stop_answer, p);
-		}
-		return;
-	}
 	gw_log(GW_LOG_INFO, "activator", "%s: idle for %llus; stopping", p->name,
 	       (unsigned long long)(now - p->last_active_ms) / 1000);
 	step(p, AE_IDLE, NULL);
@@ -686,7 +717,8 @@ static void reap_one(struct act_project *p, uint64_t now)
 static bool forgettable(const struct act_project *p, uint64_t now)
 {
 	return p->state == ACT_COLD && !p->nholds && !p->active && !p->refs &&
-	       !p->call_pending && now - p->last_used_ms >= p->idle_ms;
+	       !p->call_pending && p->role == ACT_ROLE_NONE &&
+	       !p->busy_shared && now - p->last_used_ms >= p->idle_ms;
 }
 
 static void reaper_cb(evutil_socket_t fd, short what, void *arg)
@@ -730,14 +762,21 @@ struct activator *activator_create(const struct act_params *prm)
 	unsigned tick = prm->idle_timeout_ms / 4;
 	if (tick > REAP_MS || tick == 0)
 		tick = REAP_MS;
-	arm_ms(a->reaper, tick);
+	act_arm_ms(a->reaper, tick);
 	return a;
+}
+
+void activator_fleet_detach(struct activator *a)
+{
+	if (a)
+		a->p.fleet = NULL;
 }
 
 void activator_destroy(struct activator *a)
 {
 	if (!a)
 		return;
+	a->p.fleet = NULL; /* the fleet is gone by now */
 	/* Every app this process started, at once, within stop_grace. */
 	exec_group_shutdown(a->exec);
 	for (size_t i = 0; i < a->nbuckets; i++) {

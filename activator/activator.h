@@ -50,23 +50,50 @@ struct act_project;
 struct act_hold;
 
 /* Coordination with the other gateway processes serving the same apps
- * (Kubernetes projects only): activity is shared, and scale-down is
- * decided by one process for everyone. */
-typedef void (*act_stop_cb)(struct act_project *p, bool stop_now);
+ * (Kubernetes projects, with Redis): gateway/fleet.h implements these
+ * hooks; the activator knows projects, never Redis. docs/fleet.md has the
+ * protocol.
+ *
+ * Calls both ways never nest: no hook calls back into the activator, and
+ * the fleet's entry points below (activator_fleet_*) are called from the
+ * loop, never from inside a hook.
+ *
+ * What the fleet answers a wake with (several times per wake at most:
+ * a takeover turns WAIT into CALL, admission turns QUEUED into CALL). */
+enum act_verdict {
+	ACT_VERDICT_CALL = 0,  /* this process makes the scale call (it holds
+				  the wake lock, or Redis cannot tell) */
+	ACT_VERDICT_WAIT,      /* another process makes it: probe, and take
+				  its "ready" news */
+	ACT_VERDICT_QUEUED,    /* no wake slot yet (cluster-wide cap): keep
+				  holding, no probes */
+	ACT_VERDICT_WAIT_COLD, /* a scale-down is committed: hold, wake it
+				  again once it is done */
+	ACT_VERDICT_UNDRAINED, /* a scale-down not yet committed was called
+				  off: the app runs */
+	ACT_VERDICT_COUNT
+};
+
 struct act_fleet {
-	/* The project is in use here (at most about once a second, and every
-	 * second while a request or stream is open). */
-	void (*touch)(void *arg, const char *project);
-	/* Locally idle for idle_ms: may it be scaled down? done() once, later:
-	 * true when no process used it within idle_ms and this one holds
-	 * the scale-down lease; false otherwise (or when unsure). */
-	void (*may_stop)(void *arg, const char *project, unsigned idle_ms,
-			 act_stop_cb done, struct act_project *p);
-	/* Cold here: should this process make the scale call? done(p, true)
-	 * once it holds the wake lock (or cannot tell); false when another
-	 * process is waking it (the EndpointSlice watch will tell). */
-	void (*may_wake)(void *arg, const char *project, act_stop_cb done,
-			 struct act_project *p);
+	/* Open requests or streams here for the project (busy: at once when
+	 * the count leaves 0, then every busy_refresh_ms while it stays
+	 * above), or none any more (!busy: once, a moment after it reached
+	 * 0). idle_ms: the project's idle timeout. */
+	void (*activity)(void *arg, const char *project, bool busy,
+			 unsigned idle_ms);
+	/* A wake starts here, or must be decided again (the app was scaled
+	 * down under it): the fleet answers with activator_fleet_verdict()
+	 * until wake_end(). */
+	void (*wake_begin)(void *arg, const char *project);
+	/* The wake ended here: ready (addrs: the endpoints that answered,
+	 * idle_ms the project's idle timeout) or not (failed, timed out,
+	 * abandoned, scaled down meanwhile). No verdict follows. */
+	void (*wake_end)(void *arg, const char *project, bool ready,
+			 const struct gw_addr *addrs, size_t n, unsigned idle_ms);
+	/* A stop asked with activator_fleet_stop() is over: ok = the app is
+	 * at zero; !ok = it was not stopped (it keeps running). */
+	void (*stopped)(void *arg, const char *project, bool ok);
+	unsigned busy_refresh_ms; /* see activity() */
 	void *arg;
 };
 
@@ -129,6 +156,10 @@ bool activator_has_kube(const struct activator *a);
  * target updated: a route that now names another app restarts it). */
 struct act_project *activator_project(struct activator *a, const char *name,
 				      const struct act_target *t);
+/* A reference to the project called name if this activator knows it
+ * (its target as last set), else NULL. */
+struct act_project *activator_project_get(struct activator *a,
+					  const char *name);
 /* Give the reference back. NULL is fine. */
 void activator_project_release(struct act_project *p);
 
@@ -147,6 +178,37 @@ void activator_done(struct act_project *p, const struct gw_addr *addr);
  * until a probe reaches it again, and with no address left the project
  * wakes again at once (known addresses are probed immediately). */
 void activator_refused(struct act_project *p, const struct gw_addr *addr);
+
+/* ---- news from the fleet (gateway/fleet*.c); unknown projects are
+ * ignored unless said otherwise ---- */
+
+/* The answer to a wake_begin() of project. */
+void activator_fleet_verdict(struct activator *a, const char *project,
+			     enum act_verdict v);
+/* Another process's wake made project ready at addrs (it connected to
+ * them): a waking project takes them at once and releases its holds. */
+/* Returns true when it was taken (the project was waking here). */
+bool activator_fleet_ready(struct activator *a, const char *project,
+			   const struct gw_addr *addrs, size_t n);
+/* A scale-down of project is starting. Returns true when it is idle here
+ * (nothing in flight, nothing held, unused for its idle timeout; or not
+ * known here): from now on its requests are held, never sent to its
+ * pods. false: in use here, the scale-down must be called off. */
+bool activator_fleet_drain(struct activator *a, const char *project);
+/* The scale-down was called off: held requests go out. */
+void activator_fleet_undrain(struct activator *a, const char *project);
+/* The app was scaled to zero (by another process): held requests wake it
+ * again. */
+void activator_fleet_cold(struct activator *a, const char *project);
+/* This process scales p down now, for the whole fleet (every process has
+ * agreed). Returns false when it cannot (no provider, waking here):
+ * stopped() is then not called. */
+bool activator_fleet_stop(struct act_project *p);
+/* Wake p with nobody waiting yet (a user just logged in): now when cold,
+ * once it is down when it is being scaled down, else nothing. */
+void activator_fleet_prewake(struct act_project *p);
+/* No hooks are called after this (shutdown: the fleet goes first). */
+void activator_fleet_detach(struct activator *a);
 
 /* Fail every hold, stop every app this activator started (one bounded
  * wait for all of them), free. */

@@ -5,7 +5,9 @@
  * p->nholds; p->active == sum of eps[].active plus requests to addresses
  * that have left the set; at most one provider call is pending
  * (call_pending); a project with refs, holds, requests in flight or a
- * pending call is never freed.
+ * pending call is never freed; role != ACT_ROLE_NONE exactly while the
+ * fleet has a wake ticket for the project (wake_begin() called, wake_end()
+ * not yet), which is only in WAKING, or in DRAINING after a request asked.
  */
 #ifndef GW_ACTIVATOR_INT_H
 #define GW_ACTIVATOR_INT_H
@@ -28,6 +30,40 @@ enum act_state {
 	ACT_WARM,      /* an endpoint accepted: requests go out */
 	ACT_DRAINING,  /* stop asked, not confirmed yet; requests held */
 	ACT_STATE_COUNT
+};
+
+/* What can happen to a project; step() decides what it does. */
+enum act_event {
+	AE_ACQUIRE = 0,  /* a request wants a cold or draining app */
+	AE_WAKE_FAILED,  /* the wake call failed, or the app died starting */
+	AE_READY,        /* a probe connected (or the fleet's ready news) */
+	AE_WAKE_TIMEOUT, /* wake_timeout passed while waking */
+	AE_REFUSED,      /* warm, but no usable endpoint left: wake again */
+	AE_EMPTY,        /* warm, and the platform reports no endpoint */
+	AE_IDLE,         /* idle here (not fleet-managed) */
+	AE_STOPPED,      /* the stop is confirmed */
+	AE_STOP_FAILED,  /* the stop failed: the app keeps running */
+	AE_EXITED,       /* the app went away by itself */
+	AE_RETARGET,     /* the route now names another app */
+	AE_DRAIN,        /* fleet: a scale-down elsewhere begins; idle here */
+	AE_UNDRAIN,      /* fleet: that scale-down was called off */
+	AE_COLD,         /* fleet: scaled to zero elsewhere */
+	AE_FLEET_STOP,   /* fleet: this process scales it down for all */
+	AE_VERDICT,      /* fleet: a wake verdict for a draining project */
+	AE_ABANDON,      /* fleet: queued for a wake slot, nobody waits now */
+	AE_COUNT
+};
+
+/* How a fleet-managed WAKING project wakes (a sub-state of WAKING; also
+ * set in DRAINING once a held request asked the fleet). */
+enum act_role {
+	ACT_ROLE_NONE = 0,  /* no fleet ticket (not fleet-managed, or idle) */
+	ACT_ROLE_ASKING,    /* wake_begin() sent, no verdict yet: no probes */
+	ACT_ROLE_CALL,      /* we make the scale call; probing */
+	ACT_ROLE_WAIT,      /* another process makes it; probing */
+	ACT_ROLE_QUEUED,    /* waiting for a wake slot: no probes */
+	ACT_ROLE_WAIT_COLD, /* a committed scale-down first: no probes */
+	ACT_ROLE_COUNT
 };
 
 /* One address of the app. */
@@ -68,13 +104,21 @@ struct act_project {
 	bool call_pending;         /* a provider wake/stop is pending */
 	enum provider_call call;   /* which one */
 	bool rewake;               /* waking again after refusals */
-	bool stop_asked;           /* fleet: may_stop in flight */
+	enum act_role role;        /* fleet: how it wakes (see enum) */
+	enum act_verdict verdict;  /* fleet: the verdict AE_VERDICT carries */
+	bool call_again;           /* fleet: wake call again once the pending
+				      one ends (scaled down under it) */
+	bool fleet_stop;           /* fleet: the pending stop is the fleet's
+				      scale-down (stopped() follows) */
+	bool prewake;              /* woken with nobody waiting (login) */
+	bool ready_news;           /* AE_READY came from the fleet's news */
+	bool busy_shared;          /* fleet: our "busy" entry is published */
+	uint64_t busy_ms;          /* fleet: when it was last refreshed */
 	unsigned idle_ms;
 	unsigned probes_at_wake;   /* probe_attempts() when the wake began */
 	uint64_t wake_start_ms;
 	uint64_t last_active_ms;   /* last request start or end */
 	uint64_t last_used_ms;     /* last lookup or request */
-	uint64_t last_touch_ms;    /* fleet: activity last shared */
 	uint64_t bind_ms;          /* provider last bound (or tried) */
 	char name[];               /* as the route names it */
 };
@@ -92,7 +136,42 @@ struct activator {
 /* activator.c */
 struct act_ep *act_ep_find(struct act_project *p, const struct gw_addr *a);
 struct act_ep *act_ep_pick(struct act_project *p, unsigned cap);
-void act_touch(struct act_project *p);
+size_t act_usable_count(const struct act_project *p);
+/* A request to an endpoint starts (counted in p->active and e->active). */
+void act_request_start(struct act_project *p, struct act_ep *e);
+/* The one transition function. */
+void act_step(struct act_project *p, enum act_event ev, const char *why);
+/* The project called name, or NULL (never creates one). */
+struct act_project *act_project_find(struct activator *a, const char *name);
+/* Probe every candidate now and every probe interval (waking). */
+void act_probe_all(struct act_project *p);
+void act_probe_stop(struct act_project *p);
+/* Ask the provider to wake the app (at most one call pending). */
+void act_call_wake(struct act_project *p);
+/* Add addresses known to answer (the fleet's ready news): probed. */
+void act_eps_add_probed(struct act_project *p, const struct gw_addr *addrs,
+			size_t n);
+void act_eps_clear(struct act_project *p);
+void act_arm_ms(struct event *ev, unsigned ms);
+
+/* activator_fleet.c: the fleet side of the state machine */
+bool act_fleet_managed(const struct act_project *p);
+/* Entry actions of WAKING for a fleet-managed project. */
+void act_fleet_enter_waking(struct act_project *p, enum act_event ev);
+/* Apply a wake verdict to a WAKING project (its sub-state). */
+void act_fleet_apply(struct act_project *p, enum act_verdict v);
+/* Called by step() on every transition, before the entry actions: ends
+ * the fleet's wake ticket and reports a fleet stop, as due. */
+void act_fleet_leave(struct act_project *p, enum act_state from,
+		     enum act_state to, enum act_event ev, bool reenter);
+/* A request for a DRAINING project held here: ask the fleet (once). */
+void act_fleet_ask(struct act_project *p);
+/* Reaper tick: share activity, end abandoned queued wakes. */
+void act_fleet_tick(struct act_project *p, uint64_t now);
+/* A request started (active just went up). */
+void act_fleet_busy(struct act_project *p);
+/* May probes run now? (not while asking, queued or waiting for cold) */
+bool act_probe_allowed(const struct act_project *p);
 
 /* hold.c */
 /* Queue a request; NULL when a hold limit is reached (logged). */

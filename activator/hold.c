@@ -74,10 +74,7 @@ static void hold_end(struct act_hold *h, struct act_ep *e, const char *why)
 	struct gw_addr to;
 	if (e) {
 		to = e->addr; /* copied: the set may change under the callback */
-		e->active++;
-		p->active++;
-		p->last_active_ms = gw_now_ms();
-		act_touch(p);
+		act_request_start(p, e);
 	}
 	cb(arg, e != NULL, e ? &to : NULL, waited, why);
 }

@@ -28,6 +28,8 @@ struct auth {
 	uint64_t epoch;
 	struct gw_ratelimit rl; /* warnings caused by session data */
 	bool cache_on;
+	auth_allow_cb on_allow;   /* pre-wake's memory, or NULL */
+	void *allow_arg;
 };
 
 struct auth_req {
@@ -37,6 +39,8 @@ struct auth_req {
 	void *arg;
 	uint64_t epoch;              /* auth.epoch when the check began */
 	uint64_t session_expires_ms; /* monotonic */
+	char user[USER_MAX + 1];     /* once the session is read */
+	size_t user_len;
 	char project[ROUTE_PROJECT_MAX];
 	char sid[SID_MAX + 1];
 };
@@ -125,6 +129,8 @@ static void member_cb(void *arg, redisReply *reply)
 		finish(r, AUTH_UNAVAILABLE);
 		return;
 	}
+	if (reply->integer == 1 && r->a->on_allow)
+		r->a->on_allow(r->a->allow_arg, r->user, r->user_len, r->project);
 	finish(r, reply->integer == 1 ? AUTH_ALLOW : AUTH_FORBIDDEN);
 }
 
@@ -161,6 +167,8 @@ static void session_cb(void *arg, redisReply *reply)
 		return;
 	}
 	r->session_expires_ms = gw_now_ms() + (secs - now_s) * 1000;
+	memcpy(r->user, user->str, user->len);
+	r->user_len = user->len;
 	char key[32 + ROUTE_PROJECT_MAX];
 	snprintf(key, sizeof(key), "gw:members:%s", r->project);
 	const char *argv[] = {"SISMEMBER", key, user->str};
@@ -218,6 +226,12 @@ void auth_cancel(struct auth_req *r)
 	rcmd_cancel(r->cmd);
 	explicit_bzero(r->sid, sizeof(r->sid));
 	free(r);
+}
+
+void auth_set_allow_cb(struct auth *a, auth_allow_cb cb, void *arg)
+{
+	a->on_allow = cb;
+	a->allow_arg = arg;
 }
 
 void auth_set_cache(struct auth *a, bool on)

@@ -64,6 +64,13 @@ bool auth_event(struct auth *a, const char *kind, const char *name);
 struct gw_str auth_cookie_value(const struct http1_head *req,
 				const char *name);
 
+/* Told of every membership check that allowed user (len bytes) into
+ * project (at most once per cache_ttl per session and project): the
+ * fleet remembers a user's last project for pre-wake. NULL: nobody. */
+typedef void (*auth_allow_cb)(void *arg, const char *user, size_t len,
+			      const char *project);
+void auth_set_allow_cb(struct auth *a, auth_allow_cb cb, void *arg);
+
 void auth_destroy(struct auth *a);
 
 #endif

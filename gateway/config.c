@@ -61,6 +61,7 @@ static const struct choice readyz_redis[] = {
 	{"startup", CONFIG_READYZ_REDIS_STARTUP},
 	{"always", CONFIG_READYZ_REDIS_ALWAYS},
 	{NULL, 0}};
+static const struct choice off_on[] = {{"off", 0}, {"on", 1}, {NULL, 0}};
 static const struct choice redirects[] = {
 	{"off", 0}, {"301", 301}, {"302", 302}, {"307", 307}, {"308", 308},
 	{NULL, 0}};
@@ -242,6 +243,33 @@ static const struct key keys[] = {
 	{"kubernetes", "max_replicas", T_UINT, "1", 1, 1000,
 	 OFF(kube_max_replicas),
 	 "most replicas the gateway asks for, when the route sets none"},
+
+	{"fleet", "replica_ttl", T_DURATION, "10s", SEC(1), SEC(300),
+	 OFF(fleet_replica_ttl_ms),
+	 "a gateway process silent this long counts as gone (heartbeat every "
+	 "third); scale-downs wait for every live one"},
+	{"fleet", "lease_ttl", T_DURATION, "10s", SEC(1), SEC(300),
+	 OFF(fleet_lease_ttl_ms),
+	 "the scale-down lease; its holder dying delays scale-downs this long"},
+	{"fleet", "wake_lock_ttl", T_DURATION, "5s", SEC(1), SEC(300),
+	 OFF(fleet_wake_lock_ttl_ms),
+	 "the wake lock (renewed while waking); a holder that dies is taken "
+	 "over within this"},
+	{"fleet", "drain_timeout", T_DURATION, "2s", 100, SEC(60),
+	 OFF(fleet_drain_timeout_ms),
+	 "a scale-down is called off unless every live process agrees within "
+	 "this"},
+	{"fleet", "reap_interval", T_DURATION, "1s", 100, SEC(60),
+	 OFF(fleet_reap_interval_ms),
+	 "how often the lease holder looks for projects idle across the fleet"},
+	{"fleet", "reap_batch", T_UINT, "64", 1, 10000, OFF(fleet_reap_batch),
+	 "idle projects the lease holder looks at per round"},
+	{"fleet", "max_waking", T_UINT, "0", 0, 100000, OFF(fleet_max_waking),
+	 "projects waking at once across the fleet; more wait in a FIFO "
+	 "(0 = no cap)"},
+	{"fleet", "prewake", T_ENUM, "off", 0, 0, OFF(fleet_prewake),
+	 "on: a \"login <user>\" event wakes that user's last project",
+	 off_on},
 
 	{"admin", "listen", T_OPTADDR, "127.0.0.1:9180", 0, 0, OFF(admin_listen),
 	 "admin listener (/metrics, /healthz, /readyz); empty = none. Keep it "

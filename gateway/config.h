@@ -111,6 +111,16 @@ struct gw_config {
 	unsigned kube_wake_replicas;
 	unsigned kube_max_replicas;
 
+	/* [fleet]: gateway processes sharing Redis and Kubernetes */
+	unsigned fleet_replica_ttl_ms;   /* a silent process counts as gone */
+	unsigned fleet_lease_ttl_ms;     /* scale-down (reaper) lease */
+	unsigned fleet_wake_lock_ttl_ms; /* one scale call per wake */
+	unsigned fleet_drain_timeout_ms; /* every process acks within */
+	unsigned fleet_reap_interval_ms; /* leader: idle projects looked for */
+	unsigned fleet_reap_batch;       /* leader: candidates per look */
+	unsigned fleet_max_waking;       /* projects waking at once; 0 = any */
+	unsigned fleet_prewake;          /* 0 off, 1 on */
+
 	/* [admin] */
 	struct gw_addr *admin_listen;   /* NULL: no admin listener */
 	unsigned admin_max_connections; /* open admin connections */

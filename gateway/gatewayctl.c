@@ -127,6 +127,7 @@ static const char member_script[] =
 static const char session_script[] =
 	"redis.call('HSET', KEYS[1], 'user', ARGV[1], 'expires', ARGV[2])\n"
 	"redis.call('EXPIRE', KEYS[1], ARGV[3])\n"
+	"redis.call('PUBLISH', 'gw:events', 'login ' .. ARGV[1])\n"
 	"return 1\n";
 
 /* KEYS: session hash. ARGV: sid. */

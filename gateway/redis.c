@@ -435,6 +435,12 @@ struct rcmd *rconn_commandv(struct rconn *rc, rcmd_cb cb, void *arg, ...)
 	return rconn_command(rc, cb, arg, argc, argv, NULL);
 }
 
+void rconn_flush(struct rconn *rc)
+{
+	if (rc && rc->state == R_UP && rc->ac)
+		redisAsyncHandleWrite(rc->ac);
+}
+
 void rcmd_cancel(struct rcmd *cmd)
 {
 	if (cmd)

@@ -78,6 +78,11 @@ struct rcmd *rconn_command(struct rconn *rc, rcmd_cb cb, void *arg, int argc,
 struct rcmd *rconn_commandv(struct rconn *rc, rcmd_cb cb, void *arg, ...)
 	__attribute__((sentinel));
 
+/* Write what is queued now instead of at the next loop iteration (a
+ * non-blocking write; the rest, if any, goes as usual). For news that
+ * must leave before a burst of local work. */
+void rconn_flush(struct rconn *rc);
+
 /* The callback will not be called; the handle is freed when the reply
  * (or the failure) arrives. */
 void rcmd_cancel(struct rcmd *cmd);

@@ -139,6 +139,21 @@ struct route *routes_lookup(struct routes *rt, const char *host)
 	return r ? r : *layer_slot(&rt->fixed, host);
 }
 
+static struct route *layer_find_project(struct layer *l, const char *project)
+{
+	for (size_t i = 0; i < l->nbuckets; i++)
+		for (struct route *r = l->bucket[i]; r; r = r->next)
+			if (strcmp(r->project, project) == 0)
+				return r;
+	return NULL;
+}
+
+struct route *routes_find_project(struct routes *rt, const char *project)
+{
+	struct route *r = layer_find_project(&rt->dynamic, project);
+	return r ? r : layer_find_project(&rt->fixed, project);
+}
+
 const struct gw_addr *route_pick(struct route *r)
 {
 	if (r->naddrs == 0)

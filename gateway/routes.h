@@ -49,6 +49,11 @@ struct routes *routes_create_static(const struct config_route *r, size_t n);
  * layer first, then static. NULL when no app has this host. */
 struct route *routes_lookup(struct routes *rt, const char *host);
 
+/* The first route naming project (dynamic layer first), or NULL. A scan
+ * of the whole table: for rare questions (a scale-down, a pre-wake),
+ * never on the request path. */
+struct route *routes_find_project(struct routes *rt, const char *project);
+
 /* Next upstream endpoint of a route, round robin; NULL if it has none. */
 const struct gw_addr *route_pick(struct route *r);
 

@@ -40,7 +40,8 @@ struct worker {
 	struct auth *auth;       /* NULL without Redis */
 	struct activator *act;   /* scale to zero */
 	struct kubeapi *kube;    /* Kubernetes API, or NULL */
-	struct fleet *fleet;     /* shared activity (Redis + Kubernetes) */
+	struct fleet *fleet;     /* the other gateway processes (Redis +
+				    Kubernetes), or NULL */
 	struct upstream_pool *pool;
 	struct proxy *proxy;
 	struct tls *tls;         /* NULL without [tls] listen */
@@ -64,11 +65,14 @@ static void supervisor_lost(void *arg)
 	start_drain(arg, "supervisor gone");
 }
 
-/* Invalidations other than routes, from the events channel. */
+/* Invalidations other than routes, and the fleet's news, from the
+ * events channel. Returns whether the kind is a known one. */
 static bool event_cb(void *arg, const char *kind, const char *name)
 {
 	struct worker *w = arg;
-	return w->auth && auth_event(w->auth, kind, name);
+	if (w->auth && auth_event(w->auth, kind, name))
+		return true;
+	return fleet_event(w->fleet, kind, name);
 }
 
 static void sync_cb(void *arg, bool in_sync)
@@ -76,7 +80,51 @@ static void sync_cb(void *arg, bool in_sync)
 	struct worker *w = arg;
 	if (w->auth)
 		auth_set_cache(w->auth, in_sync);
+	fleet_set_sync(w->fleet, in_sync);
 	worker_admin_redis_sync(w->wadmin, in_sync);
+}
+
+/* The fleet's question: which Deployment does project name? */
+static bool fleet_target_cb(void *arg, const char *project,
+			    struct act_target *t)
+{
+	struct worker *w = arg;
+	if (!routesync_authoritative(w->rsync))
+		return false; /* a missing route may exist: unsure */
+	struct route *r = routes_find_project(w->routes, project);
+	if (!r || !r->deployment)
+		return false;
+	*t = (struct act_target){
+		.namespace_ = r->namespace_,
+		.deployment = r->deployment,
+		.service = r->service,
+		.has_addr = r->naddrs > 0,
+		.idle_timeout_s = r->idle_timeout_s,
+		.max_replicas = r->max_replicas,
+	};
+	if (r->naddrs)
+		t->addr = r->addrs[0];
+	return true;
+}
+
+static void fleet_recent_cb(void *arg, const char *user, size_t len,
+			    const char *project)
+{
+	struct worker *w = arg;
+	fleet_recent(w->fleet, user, len, project);
+}
+
+/* Leave the loop; with a fleet, a moment later, so that its last words
+ * (leaving the replica set) are written. */
+static void exit_loop(struct worker *w)
+{
+	if (!w->fleet) {
+		event_base_loopexit(w->base, NULL);
+		return;
+	}
+	fleet_leave(w->fleet);
+	struct timeval tv = {0, 50 * 1000};
+	event_base_loopexit(w->base, &tv);
 }
 
 static void close_listeners(struct worker *w)
@@ -94,7 +142,7 @@ static void update_full(struct worker *w)
 	for (size_t i = 0; i < w->nlisteners; i++)
 		listener_set_full(w->listeners[i], full);
 	if (w->draining && w->nconns == 0 && w->nhandshakes == 0)
-		event_base_loopexit(w->base, NULL);
+		exit_loop(w);
 }
 
 static void count_cb(void *arg, unsigned count)
@@ -181,13 +229,14 @@ static void start_drain(struct worker *w, const char *why)
 	gw_log(GW_LOG_INFO, "worker",
 	       "%s: no longer accepting; draining open connections", why);
 	worker_admin_draining(w->wadmin, why);
+	fleet_shutdown(w->fleet); /* no scale-down decided here any more */
 	close_listeners(w);
 	tls_shutdown(w->tls);
 	proxy_shutdown(w->proxy);
 	struct proxy_stats st;
 	proxy_get_stats(w->proxy, &st);
 	if (st.open == 0) {
-		event_base_loopexit(w->base, NULL);
+		exit_loop(w);
 		return;
 	}
 	struct timeval tv = {w->cfg->drain_timeout_ms / 1000,
@@ -237,8 +286,25 @@ struct worker *worker_create(const struct gw_config *cfg,
 			goto fail_listen;
 		}
 	}
-	if (w->kube && w->rsync)
-		w->fleet = fleet_create(routesync_conn(w->rsync));
+	if (w->kube && w->rsync) {
+		struct fleet_params fp = {
+			.base = w->base,
+			.conn = routesync_conn(w->rsync),
+			.stats = w->stats,
+			.replica_ttl_ms = cfg->fleet_replica_ttl_ms,
+			.lease_ttl_ms = cfg->fleet_lease_ttl_ms,
+			.wake_lock_ttl_ms = cfg->fleet_wake_lock_ttl_ms,
+			.drain_timeout_ms = cfg->fleet_drain_timeout_ms,
+			.reap_interval_ms = cfg->fleet_reap_interval_ms,
+			.reap_batch = cfg->fleet_reap_batch,
+			.max_waking = cfg->fleet_max_waking,
+			.prewake = cfg->fleet_prewake == 1,
+			.target = fleet_target_cb,
+			.arg = w,
+		};
+		w->fleet = fleet_create(&fp);
+		auth_set_allow_cb(w->auth, fleet_recent_cb, w);
+	}
 	struct act_params ap = {
 		.base = w->base,
 		.hold_timeout_ms = cfg->hold_timeout_ms,
@@ -260,6 +326,8 @@ struct worker *worker_create(const struct gw_config *cfg,
 		.fleet = w->fleet ? fleet_hooks(w->fleet) : NULL,
 	};
 	w->act = activator_create(&ap);
+	if (w->fleet)
+		fleet_set_activator(w->fleet, w->act);
 	w->pool = upstream_pool_create(w->base, cfg->keepalive_max_idle,
 				       cfg->keepalive_idle_timeout_ms,
 				       cfg->keepalive_trim_delay_ms);
@@ -364,6 +432,7 @@ void worker_destroy(struct worker *w)
 	tls_shutdown(w->tls); /* handshakes hand nothing to the proxy now */
 	proxy_destroy(w->proxy); /* cancels pending authorizations, holds */
 	tls_destroy(w->tls);  /* after the connections using its contexts */
+	activator_fleet_detach(w->act); /* no hooks into a freed fleet */
 	fleet_destroy(w->fleet); /* before the projects it answers for */
 	activator_destroy(w->act); /* stops the apps it started */
 	kubeapi_destroy(w->kube);

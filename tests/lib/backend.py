@@ -20,6 +20,11 @@ Endpoints:
   /status/N        empty response with status N (204, 304: no body)
   /raw/NAME        a malformed response: two-cl, cl-te, bad-status, split
   anything else    the demo page (--demo) or /echo
+
+--arrivals FILE appends "<unix time> <target>" for every request head read
+(the Kubernetes stand-in uses it to tell whether a request reached a pod
+after its scale-down began). The first line printed is "listening PORT
+TIME": TIME is the unix time right after listen().
 """
 import argparse
 import base64
@@ -119,6 +124,10 @@ class Conn:
                 method, target, version, headers = self.read_head()
             except (EOFError, ConnectionError, socket.timeout, OSError, ValueError):
                 return
+            if self.server.arrivals:
+                with self.server.lock:
+                    self.server.arrivals.write(f"{time.time():.6f} {target}\n")
+                    self.server.arrivals.flush()
             body = self.read_body(headers)
             req_no += 1
             with self.server.lock:
@@ -230,8 +239,9 @@ class Conn:
 
 
 class Server:
-    def __init__(self, port, demo=False, host="127.0.0.1"):
+    def __init__(self, port, demo=False, host="127.0.0.1", arrivals=None):
         self.lock = threading.Lock()
+        self.arrivals = open(arrivals, "a") if arrivals else None
         self.connections = 0
         self.requests = 0
         self.log = []
@@ -241,6 +251,7 @@ class Server:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
         self.sock.listen(512)
+        self.listen_time = time.time()
         self.port = self.sock.getsockname()[1]
 
     def run(self):
@@ -273,9 +284,10 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--demo", action="store_true", help="serve the demo page at /")
+    ap.add_argument("--arrivals", help="append '<time> <target>' per request here")
     args = ap.parse_args()
-    srv = Server(args.port, args.demo, args.host)
-    print(f"listening {srv.port}", flush=True)
+    srv = Server(args.port, args.demo, args.host, args.arrivals)
+    print(f"listening {srv.port} {srv.listen_time:.6f}", flush=True)
     srv.run()
 
 

@@ -25,6 +25,14 @@ kubelet's readiness probe would. Scaling down publishes the endpoint as
 terminating (ready:false, serving, terminating:true), stops the process,
 then deletes the slice. One slice per pod (each pod has its own port).
 
+Timing records (GET /_control/stats), for the fleet tests: scale_times
+{deployment: [[unix time, replicas], ...]} for every accepted scale write;
+listen_times (the pod process's own time right after listen()) and ready_at
+per deployment; arrivals (requests each pod read) and late_arrivals: every
+request a pod read after the scale-down that removed it had reached the API
+(the write's arrival, before any injected delay) - a request sent to a pod
+that is going away.
+
 Faults (POST /_control/faults): {path_prefix, method?, query? (substring of
 the query string), body? (substring of the request body), count, and one
 of: status (an error Status; 0 drops the connection; retry_after sets the
@@ -66,20 +74,33 @@ class Pod:
     listens a little later (unless broken), ready only after the
     readiness delay, like the kubelet's probe."""
 
-    def __init__(self, port, slice_name, name):
+    def __init__(self, port, slice_name, name, arrivals):
         self.port = port
         self.slice = slice_name
         self.name = name
         self.proc = None
         self.ready = False
         self.gone = False
+        self.arrivals = arrivals     # file the pod's process appends to
+        self.down_at = None          # the scale-down that removes it arrived
+
+    def read_arrivals(self):
+        try:
+            with open(self.arrivals) as f:
+                return [(float(t), target) for t, _, target in
+                        (line.rstrip("\n").partition(" ") for line in f) if t]
+        except OSError:
+            return []
 
 
 class Store:
     """Objects, one resourceVersion counter, an event history for watches."""
 
-    def __init__(self, pod_delay, readiness_delay):
+    def __init__(self, pod_delay, readiness_delay, pod_dir):
         self.cv = threading.Condition()
+        self.pod_dir = pod_dir
+        os.makedirs(pod_dir, exist_ok=True)
+        self.all_pods = {}           # (ns, name) -> every Pod ever started
         self.rv = 100
         self.min_rv = 0              # watches from below this get 410
         self.history = []            # (rv, type, slice) newest last, bounded
@@ -90,7 +111,8 @@ class Store:
         self.readiness_delay = readiness_delay
         self.stats = {"scale_patches": {}, "scale_gets": {}, "scale_history": {},
                       "conflicts": 0, "lists": 0, "watches": 0, "open_watches": 0,
-                      "open_watches_by": {}, "faults_hit": 0, "listening_at": {}}
+                      "open_watches_by": {}, "faults_hit": 0, "listening_at": {},
+                      "scale_times": {}, "listen_times": {}, "ready_at": {}}
         self.faults = []
         self.epoch = 0               # bumped by break-watches
 
@@ -134,8 +156,9 @@ class Store:
         self.slices[(ns, pod.slice)] = obj
         self.event(etype, obj)
 
-    def scale(self, ns, name, replicas):
-        """spec.replicas := replicas; pods follow. Returns the new rv."""
+    def scale(self, ns, name, replicas, begun=None):
+        """spec.replicas := replicas; pods follow. Returns the new rv.
+        begun: when the write that does it reached the API."""
         with self.cv:
             d = self.deployments[(ns, name)]
             old = d["replicas"]
@@ -143,9 +166,13 @@ class Store:
                 return d["rv"]          # a no-op write changes nothing
             d["replicas"] = replicas
             d["rv"] = self.next_rv()
+            self.stats["scale_times"].setdefault(f"{ns}/{name}", []).append(
+                [time.time(), replicas])
             pods = self.pods.setdefault((ns, name), [])
             while len(pods) > replicas:
-                self.terminate(ns, d, pods.pop())
+                pod = pods.pop()
+                pod.down_at = begun or time.time()
+                self.terminate(ns, d, pod)
             rv = d["rv"]
         for _ in range(old, replicas):
             threading.Thread(target=self.start_pod, args=(ns, name), daemon=True).start()
@@ -169,12 +196,15 @@ class Store:
         threading.Timer(0.2, delete).start()
 
     def spawn(self, pod):
-        proc = subprocess.Popen([sys.executable, BACKEND, "--port", str(pod.port)],
+        proc = subprocess.Popen([sys.executable, BACKEND, "--port", str(pod.port),
+                                 "--arrivals", pod.arrivals],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         line = proc.stdout.readline().decode()
         if not line.startswith("listening"):
             proc.kill()
             return None
+        parts = line.split()
+        proc.listen_time = float(parts[2]) if len(parts) > 2 else time.time()
         return proc
 
     def start_pod(self, ns, name):
@@ -188,8 +218,10 @@ class Store:
             d["started"] += 1
             port = d["pod_port"] if d["pod_port"] and not any(
                 p.port == d["pod_port"] for p in pods) else free_port()
-            pod = Pod(port, f"{d['service']}-{port}", f"{name}-{port}")
+            pod = Pod(port, f"{d['service']}-{port}", f"{name}-{port}",
+                      os.path.join(self.pod_dir, f"{ns}-{name}-{port}-{index}.log"))
             pods.append(pod)
+            self.all_pods.setdefault((ns, name), []).append(pod)
             # scheduled: the address is known, nothing listens yet
             self.publish(ns, d, pod, ready=False)
             broken = index in d["broken"]
@@ -201,6 +233,8 @@ class Store:
             pod.proc = proc
             if proc:  # wall clock, read right after it printed "listening"
                 self.stats["listening_at"].setdefault(f"{ns}/{name}", []).append(time.time())
+                self.stats["listen_times"].setdefault(f"{ns}/{name}", []).append(
+                    proc.listen_time)
             if pod.gone and proc:
                 proc.terminate()
                 return
@@ -208,6 +242,7 @@ class Store:
         with self.cv:
             if not pod.gone and proc:
                 pod.ready = True
+                self.stats["ready_at"].setdefault(f"{ns}/{name}", []).append(time.time())
                 self.publish(ns, d, pod, ready=True)
 
     def kill_pods(self, ns, name):
@@ -319,6 +354,17 @@ class Handler(BaseHTTPRequestHandler):
                                for k, v in s.pods.items()}
                 out["ready_pods"] = {f"{k[0]}/{k[1]}": [p.port for p in v if p.ready]
                                      for k, v in s.pods.items()}
+                everyone = {k: list(v) for k, v in s.all_pods.items()}
+            out["arrivals"], out["late_arrivals"] = {}, {}
+            for k, pods in everyone.items():
+                key = f"{k[0]}/{k[1]}"
+                for pod in pods:
+                    seen = pod.read_arrivals()
+                    out["arrivals"][key] = out["arrivals"].get(key, 0) + len(seen)
+                    late = [[t, pod.port, target] for t, target in seen
+                            if pod.down_at is not None and t > pod.down_at]
+                    if late:
+                        out["late_arrivals"].setdefault(key, []).extend(late)
             return self.send_json(200, out)
         return self.send_json(404, status(404, "NotFound", path))
 
@@ -416,6 +462,7 @@ class Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         path, q = url.path, urllib.parse.parse_qs(url.query)
         self.body = self.read_body()    # always: keep-alive stays in step
+        self.arrived = time.time()      # before any injected delay
         if path.startswith("/_control/"):
             return self.control(method, path)
         if not self.authorized():
@@ -504,7 +551,7 @@ class Handler(BaseHTTPRequestHandler):
                 downs = s.stats.setdefault("scale_to_zero", {})
                 downs[key] = downs.get(key, 0) + 1
         if replicas is not None:
-            s.scale(ns, name, replicas)
+            s.scale(ns, name, replicas, begun=self.arrived)
         with s.cv:
             return self.send_json(200, self.scale_object(ns, name, s.deployments[(ns, name)]))
 
@@ -653,8 +700,12 @@ def main():
     ap.add_argument("--bookmark-interval", type=float, default=1.0)
     ap.add_argument("--tls-cert", help="serve HTTPS (kubectl sends tokens only over TLS)")
     ap.add_argument("--tls-key")
+    ap.add_argument("--pod-dir", help="where pods record the requests they read "
+                    "(default: beside the token file)")
     a = ap.parse_args()
-    store = Store(a.pod_start_delay, a.readiness_delay)
+    store = Store(a.pod_start_delay, a.readiness_delay,
+                  a.pod_dir or os.path.join(os.path.dirname(os.path.abspath(a.token_file)),
+                                            "pods"))
     Handler.store = store
     Handler.token_file = a.token_file
     Handler.bookmark_interval = a.bookmark_interval
