@@ -430,6 +430,12 @@ static void sup_free(struct supervisor *s)
 	}
 	struct event *sigs[] = {s->sig_term, s->sig_int, s->sig_hup,
 				s->sig_chld};
+	/* Freeing a signal event restores the default action: a stop
+	 * signal arriving while we are already stopping must not kill us
+	 * with a signal status (a forked child sets its own after this). */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	for (size_t i = 0; i < GW_ARRAY_LEN(sigs); i++)
 		if (sigs[i])
 			event_free(sigs[i]);

@@ -440,6 +440,11 @@ void worker_destroy(struct worker *w)
 	auth_destroy(w->auth);
 	routesync_destroy(w->rsync); /* fails its own outstanding reads */
 	routes_destroy(w->routes);
+	/* Freeing a signal event restores the default action: a stop signal
+	 * arriving while we are already stopping must not kill us. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	if (w->sig_term)
 		event_free(w->sig_term);
 	if (w->sig_int)
