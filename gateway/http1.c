@@ -1,17 +1,18 @@
-/* http1.c - HTTP/1.x heads (http-parser + strict checks) and a strict
- * chunked decoder.
+/* http1.c - HTTP/1.x heads: the strict pass, http-parser's agreement,
+ * framing and connection facts. The chunked decoder is http1_chunked.c.
  *
  * Order of work for a head: (1) one pass over the bytes validates the
  * start line and every field line with RFC 9112 grammar and records each
  * field as slices plus an id (which is where the lenient Debian build of
- * http-parser would let smuggling vectors through, so we never rely on
- * it); (2) the framing (length, chunked, close) and connection facts are
- * decided from the recorded fields.
+ * http-parser would let smuggling vectors through); (2) http-parser reads
+ * the same bytes and must agree on every element (http1_parser.c); (3)
+ * the framing (length, chunked, close) and connection facts are decided
+ * from the recorded fields, never from the parser's flags.
  */
 #include <http_parser.h>
 #include <string.h>
 
-#include "http1.h"
+#include "http1_int.h"
 #include "core/compat.h"
 
 /* ---- head end ----------------------------------------------------------- */
@@ -49,51 +50,32 @@ enum http1_scan http1_find_head_end(const char *buf, size_t len,
 
 /* ---- one strict pass over the head ------------------------------------- */
 
-/* Byte classes for the head grammar (RFC 9110 §5.6.2, §5.5). */
-#define C_TCHAR 1 /* token character */
-#define C_FIELD 2 /* field-value byte: VCHAR, SP, HTAB, obs-text */
-#define C_VCHAR 4 /* visible character (request-target) */
-
-static const unsigned char byte_class[256] = {
-	['\t'] = C_FIELD,
-	[' '] = C_FIELD,
-	['!'] = C_TCHAR | C_FIELD | C_VCHAR,
-	['"'] = C_FIELD | C_VCHAR,
-	['#' ... '\''] = C_TCHAR | C_FIELD | C_VCHAR,
-	['('...')'] = C_FIELD | C_VCHAR,
-	['*' ... '+'] = C_TCHAR | C_FIELD | C_VCHAR,
-	[','] = C_FIELD | C_VCHAR,
-	['-' ... '.'] = C_TCHAR | C_FIELD | C_VCHAR,
-	['/'] = C_FIELD | C_VCHAR,
-	['0' ... '9'] = C_TCHAR | C_FIELD | C_VCHAR,
-	[':' ... '@'] = C_FIELD | C_VCHAR,
-	['A' ... 'Z'] = C_TCHAR | C_FIELD | C_VCHAR,
-	['['] = C_FIELD | C_VCHAR,
-	['\\'] = C_FIELD | C_VCHAR,
-	[']'] = C_FIELD | C_VCHAR,
-	['^' ... '`'] = C_TCHAR | C_FIELD | C_VCHAR,
-	['a' ... 'z'] = C_TCHAR | C_FIELD | C_VCHAR,
-	['{'] = C_FIELD | C_VCHAR,
-	['|'] = C_TCHAR | C_FIELD | C_VCHAR,
-	['}'] = C_FIELD | C_VCHAR,
-	['~'] = C_TCHAR | C_FIELD | C_VCHAR,
-	[0x80 ... 0xff] = C_FIELD,
+/* Byte classes for the head grammar (RFC 9110 §5.6.2, §5.5): http1_int.h. */
+const unsigned char http1_byte_class[256] = {
+	['\t'] = HTTP1_C_FIELD,
+	[' '] = HTTP1_C_FIELD,
+	['!'] = HTTP1_C_TCHAR | HTTP1_C_FIELD | HTTP1_C_VCHAR,
+	['"'] = HTTP1_C_FIELD | HTTP1_C_VCHAR,
+	['#' ... '\''] = HTTP1_C_TCHAR | HTTP1_C_FIELD | HTTP1_C_VCHAR,
+	['('...')'] = HTTP1_C_FIELD | HTTP1_C_VCHAR,
+	['*' ... '+'] = HTTP1_C_TCHAR | HTTP1_C_FIELD | HTTP1_C_VCHAR,
+	[','] = HTTP1_C_FIELD | HTTP1_C_VCHAR,
+	['-' ... '.'] = HTTP1_C_TCHAR | HTTP1_C_FIELD | HTTP1_C_VCHAR,
+	['/'] = HTTP1_C_FIELD | HTTP1_C_VCHAR,
+	['0' ... '9'] = HTTP1_C_TCHAR | HTTP1_C_FIELD | HTTP1_C_VCHAR,
+	[':' ... '@'] = HTTP1_C_FIELD | HTTP1_C_VCHAR,
+	['A' ... 'Z'] = HTTP1_C_TCHAR | HTTP1_C_FIELD | HTTP1_C_VCHAR,
+	['['] = HTTP1_C_FIELD | HTTP1_C_VCHAR,
+	['\\'] = HTTP1_C_FIELD | HTTP1_C_VCHAR,
+	[']'] = HTTP1_C_FIELD | HTTP1_C_VCHAR,
+	['^' ... '`'] = HTTP1_C_TCHAR | HTTP1_C_FIELD | HTTP1_C_VCHAR,
+	['a' ... 'z'] = HTTP1_C_TCHAR | HTTP1_C_FIELD | HTTP1_C_VCHAR,
+	['{'] = HTTP1_C_FIELD | HTTP1_C_VCHAR,
+	['|'] = HTTP1_C_TCHAR | HTTP1_C_FIELD | HTTP1_C_VCHAR,
+	['}'] = HTTP1_C_FIELD | HTTP1_C_VCHAR,
+	['~'] = HTTP1_C_TCHAR | HTTP1_C_FIELD | HTTP1_C_VCHAR,
+	[0x80 ... 0xff] = HTTP1_C_FIELD,
 };
-
-static inline bool is_tchar(unsigned char c)
-{
-	return byte_class[c] & C_TCHAR;
-}
-
-static inline bool is_vchar(unsigned char c)
-{
-	return byte_class[c] & C_VCHAR;
-}
-
-static inline bool is_field_byte(unsigned char c)
-{
-	return byte_class[c] & C_FIELD;
-}
 
 /* lit is lowercase; name bytes are tchars, for which c | 0x20 lowercases
  * letters and leaves every other tchar as it is. */
@@ -187,7 +169,7 @@ static int parse_fields(const char *buf, size_t len, size_t pos, size_t max,
 			*err = "obsolete line folding";
 			return 400;
 		}
-		while (i < len && is_tchar(b[i]))
+		while (i < len && http1_is_tchar(b[i]))
 			i++;
 		if (i >= len || b[i] != ':' || i == s) {
 			const char *lf = memchr(buf + s, '\n', len - s);
@@ -206,7 +188,7 @@ static int parse_fields(const char *buf, size_t len, size_t pos, size_t max,
 		while (i < len && (b[i] == ' ' || b[i] == '\t'))
 			i++;
 		size_t vs = i;
-		while (i < len && is_field_byte(b[i]))
+		while (i < len && http1_is_field_byte(b[i]))
 			i++;
 		size_t ve = i;
 		if (i < len && b[i] == '\r' && i + 1 < len && b[i + 1] == '\n')
@@ -275,7 +257,7 @@ static int parse_request_line(const char *buf, size_t e, struct http1_head *h,
 			      const char **err)
 {
 	size_t i = 0;
-	while (i < e && is_tchar((unsigned char)buf[i]))
+	while (i < e && http1_is_tchar((unsigned char)buf[i]))
 		i++;
 	if (i == 0 || i >= e || buf[i] != ' ') {
 		*err = "malformed request line";
@@ -283,7 +265,7 @@ static int parse_request_line(const char *buf, size_t e, struct http1_head *h,
 	}
 	h->method_name = gw_str_make(buf, i);
 	size_t t = ++i;
-	while (i < e && is_vchar((unsigned char)buf[i]))
+	while (i < e && http1_is_vchar((unsigned char)buf[i]))
 		i++;
 	if (i == t || i >= e || buf[i] != ' ') {
 		*err = "malformed request target";
@@ -322,7 +304,7 @@ static int parse_status_line(const char *buf, size_t e, struct http1_head *h,
 	}
 	h->status = (d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0');
 	for (const char *p = d + 3; p < buf + e; p++) {
-		if (!is_field_byte((unsigned char)*p)) {
+		if (!http1_is_field_byte((unsigned char)*p)) {
 			*err = "invalid byte in the reason phrase";
 			return -1;
 		}
@@ -457,6 +439,9 @@ int http1_parse_request(const char *buf, size_t len,
 		*err = "CONNECT is not supported";
 		return 501;
 	}
+	st = http1_parser_check(buf, len, true, out, err);
+	if (st)
+		return st;
 	/* RFC 9112 §3.2.4: the asterisk form is only for OPTIONS. */
 	if (out->target.len == 1 && out->target.p[0] == '*' &&
 	    out->method != HTTP_OPTIONS) {
@@ -527,6 +512,8 @@ int http1_parse_response(const char *buf, size_t len, int req_method,
 		return -1;
 	if (parse_fields(buf, len, pos, limits->max_headers, out, err) != 0)
 		return -1;
+	if (http1_parser_check(buf, len, false, out, err) != 0)
+		return -1;
 
 	struct facts f;
 	gather(out, &f);
@@ -595,230 +582,4 @@ const struct http1_header *http1_head_get(const struct http1_head *h,
 		    gw_str_ieq(h->hdrs[i].name, gw_str_make(name, n)))
 			return &h->hdrs[i];
 	return NULL;
-}
-
-/* ---- strict chunked decoder ------------------------------------------------------- */
-
-enum chunk_state {
-	CH_SIZE = 0,  /* expecting a chunk-size line */
-	CH_DATA,      /* inside chunk data */
-	CH_DATA_END,  /* expecting CRLF after data */
-	CH_TRAILER,   /* trailer fields or the final empty line */
-	CH_DONE,      /* message complete */
-};
-
-#define CHUNK_SIZE_MAX ((uint64_t)1 << 60)
-
-void http1_chunked_init(struct http1_chunked *c, size_t max_line,
-			size_t max_trailer_bytes)
-{
-	memset(c, 0, sizeof(*c));
-	c->state = CH_SIZE;
-	c->max_line = max_line;
-	c->max_trailer_bytes = max_trailer_bytes;
-}
-
-bool http1_chunked_done(const struct http1_chunked *c)
-{
-	return c->state == CH_DONE;
-}
-
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static size_t skip_ws(const char *p, size_t i, size_t n)
-{
-	while (i < n && (p[i] == ' ' || p[i] == '\t'))
-		i++;
-	return i;
-}
-
-/* chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ) */
-static bool valid_extensions(const char *p, size_t i, size_t n)
-{
-	for (;;) {
-		i = skip_ws(p, i, n);
-		if (i == n)
-			return true;
-		if (p[i++] != ';')
-			return false;
-		i = skip_ws(p, i, n);
-		size_t s = i;
-		while (i < n && is_tchar((unsigned char)p[i]))
-			i++;
-		if (i == s)
-			return false;
-		size_t j = skip_ws(p, i, n);
-		if (j == n || p[j] != '=') {
-			/* no value; only whitespace may precede ';' or end */
-			if (j < n && p[j] != ';')
-				return false;
-			i = j;
-			continue;
-		}
-		i = skip_ws(p, j + 1, n);
-		if (i < n && p[i] == '"') {
-			for (i++;; i++) {
-				if (i >= n)
-					return false;
-				unsigned char c = (unsigned char)p[i];
-				if (c == '"') {
-					i++;
-					break;
-				}
-				if (c == '\\') {
-					if (++i >= n)
-						return false;
-					c = (unsigned char)p[i];
-					if (!is_field_byte(c))
-						return false;
-					continue;
-				}
-				if (!is_field_byte(c))
-					return false;
-			}
-		} else {
-			s = i;
-			while (i < n && is_tchar((unsigned char)p[i]))
-				i++;
-			if (i == s)
-				return false;
-		}
-	}
-}
-
-/* Find the complete line at buf[0..): *line_len includes the LF. */
-static enum http1_span need_line(const struct http1_chunked *c,
-				 const char *buf, size_t len, size_t *line_len,
-				 const char **err)
-{
-	size_t lim = len < c->max_line ? len : c->max_line;
-	const char *lf = memchr(buf, '\n', lim);
-	if (!lf) {
-		if (len >= c->max_line) {
-			*err = "chunk line too long";
-			return HTTP1_SPAN_ERROR;
-		}
-		return HTTP1_SPAN_NEED_MORE;
-	}
-	size_t e = (size_t)(lf - buf);
-	if (e == 0 || buf[e - 1] != '\r' || memchr(buf, '\r', e - 1)) {
-		*err = "chunk line not ended by CRLF";
-		return HTTP1_SPAN_ERROR;
-	}
-	*line_len = e + 1;
-	return HTTP1_SPAN_FRAMING;
-}
-
-static enum http1_span size_line(struct http1_chunked *c, const char *buf,
-				 size_t len, size_t *span_len, const char **err)
-{
-	size_t n;
-	enum http1_span k = need_line(c, buf, len, &n, err);
-	if (k != HTTP1_SPAN_FRAMING)
-		return k;
-	size_t content = n - 2, i = 0;
-	uint64_t size = 0;
-	while (i < content && hexval((unsigned char)buf[i]) >= 0) {
-		size = size * 16 + (uint64_t)hexval((unsigned char)buf[i]);
-		if (++i > 16 || size > CHUNK_SIZE_MAX) {
-			*err = "chunk size too large";
-			return HTTP1_SPAN_ERROR;
-		}
-	}
-	if (i == 0 || !valid_extensions(buf, i, content)) {
-		*err = "malformed chunk size line";
-		return HTTP1_SPAN_ERROR;
-	}
-	c->remaining = size;
-	c->state = size ? CH_DATA : CH_TRAILER;
-	*span_len = n;
-	return HTTP1_SPAN_FRAMING;
-}
-
-static enum http1_span trailer_line(struct http1_chunked *c, const char *buf,
-				    size_t len, size_t *span_len,
-				    const char **err)
-{
-	if (buf[0] == '\r' || buf[0] == '\n') {
-		if (buf[0] == '\n') {
-			*err = "bare LF ends the trailer section";
-			return HTTP1_SPAN_ERROR;
-		}
-		if (len < 2)
-			return HTTP1_SPAN_NEED_MORE;
-		if (buf[1] != '\n') {
-			*err = "bare CR in the trailer section";
-			return HTTP1_SPAN_ERROR;
-		}
-		c->state = CH_DONE;
-		*span_len = 2;
-		return HTTP1_SPAN_END;
-	}
-	size_t n;
-	enum http1_span k = need_line(c, buf, len, &n, err);
-	if (k != HTTP1_SPAN_FRAMING)
-		return k;
-	const char *colon = memchr(buf, ':', n - 2);
-	bool ok = buf[0] != ' ' && buf[0] != '\t' && colon && colon != buf;
-	for (const char *p = buf; ok && p < colon; p++)
-		ok = is_tchar((unsigned char)*p);
-	for (const char *p = colon ? colon + 1 : buf; ok && p < buf + n - 2; p++)
-		ok = is_field_byte((unsigned char)*p);
-	if (!ok) {
-		*err = "malformed trailer field";
-		return HTTP1_SPAN_ERROR;
-	}
-	c->trailer_bytes += n;
-	if (c->trailer_bytes > c->max_trailer_bytes) {
-		*err = "trailer section too large";
-		return HTTP1_SPAN_ERROR;
-	}
-	*span_len = n;
-	return HTTP1_SPAN_TRAILER;
-}
-
-enum http1_span http1_chunked_step(struct http1_chunked *c, const char *buf,
-				   size_t len, size_t *span_len,
-				   const char **err)
-{
-	*span_len = 0;
-	if (len == 0)
-		return HTTP1_SPAN_NEED_MORE;
-	switch ((enum chunk_state)c->state) {
-	case CH_SIZE:
-		return size_line(c, buf, len, span_len, err);
-	case CH_DATA: {
-		size_t n = len < c->remaining ? len : (size_t)c->remaining;
-		c->remaining -= n;
-		if (c->remaining == 0)
-			c->state = CH_DATA_END;
-		*span_len = n;
-		return HTTP1_SPAN_DATA;
-	}
-	case CH_DATA_END:
-		if (buf[0] != '\r' || (len >= 2 && buf[1] != '\n')) {
-			*err = "chunk data not followed by CRLF";
-			return HTTP1_SPAN_ERROR;
-		}
-		if (len < 2)
-			return HTTP1_SPAN_NEED_MORE;
-		c->state = CH_SIZE;
-		*span_len = 2;
-		return HTTP1_SPAN_FRAMING;
-	case CH_TRAILER:
-		return trailer_line(c, buf, len, span_len, err);
-	case CH_DONE:
-		break;
-	}
-	*err = "data after the end of the chunked body";
-	return HTTP1_SPAN_ERROR;
 }

@@ -1,12 +1,12 @@
 /* http1.h - HTTP/1.1 message heads and body framing, without sockets.
  *
- * Heads are parsed by one strict pass of our own over the bytes (RFC 9112
- * grammar for the start line and every field line), using http-parser's
- * method vocabulary. Debian's libhttp-parser 2.9.4 is built lenient: it
- * accepts a space before the colon, spaces inside names, obs-fold and bare
- * CR variants that matter for request smuggling, so its own pass could
- * only ever be a second, weaker opinion (and cost as much as everything
- * else the gateway does per request). Refused here: invalid header-name
+ * A head is read twice and must be read alike: by a strict pass of our
+ * own over the bytes (RFC 9112 grammar for the start line and every field
+ * line) and by http-parser (http1_parser.c), which must find the same
+ * elements at the same places. Debian's libhttp-parser 2.9.4 is built
+ * lenient: it accepts a space before the colon, spaces inside names,
+ * obs-fold and bare CR variants that matter for request smuggling, hence
+ * the strict pass; any disagreement is a 400. Refused here: invalid header-name
  * bytes, obs-fold, bare CR, NUL, CL+TE, any repeated or non-numeric
  * Content-Length, Transfer-Encoding other than "chunked", CONNECT, unknown
  * methods, the asterisk form for anything but OPTIONS, expectations other
