@@ -12,10 +12,11 @@
 # Standalone, or called from bench/run; prints its table on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-GW=${GATEWAY_BIN:-build/gateway/gateway}
-if [ -z "${GATEWAY_BIN:-}" ]; then
-  [ -f build/build.ninja ] || meson setup build -Dbuildtype=release >/dev/null
-  ninja -C build >/dev/null
+GW=${GATEWAY_BIN:-}
+if [ -z "$GW" ]; then   # standalone: the release build bench/run uses
+  [ -f build-bench/build.ninja ] || meson setup build-bench -Dbuildtype=release >/dev/null
+  ninja -C build-bench >/dev/null
+  GW=$PWD/build-bench/gateway/gateway
 fi
 for tool in redis-server redis-cli wrk; do
   command -v "$tool" >/dev/null || { echo "bench/private.sh: $tool not installed; skipped" >&2; exit 0; }

@@ -15,9 +15,13 @@
 # what is measured. Results: bench/results/tls.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash .ci/deps
-[ -f build/build.ninja ] || meson setup build -Dbuildtype=release >/dev/null
-ninja -C build >/dev/null
+GW=${GATEWAY_BIN:-}
+if [ -z "$GW" ]; then   # standalone: the release build bench/run uses
+  bash .ci/deps
+  [ -f build-bench/build.ninja ] || meson setup build-bench -Dbuildtype=release >/dev/null
+  ninja -C build-bench >/dev/null
+  GW=$PWD/build-bench/gateway/gateway
+fi
 
 DUR=${BENCH_DURATION:-10s}
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -100,7 +104,7 @@ access_log = off
 [routes]
 app.bench = 127.0.0.1:$APP_PORT
 CONF
-./build/gateway/gateway -c "$tmp/gw.conf" &
+"$GW" -c "$tmp/gw.conf" &
 GW_PID=$!
 pids+=($GW_PID)
 sleep 1
