@@ -3,6 +3,7 @@ them with real clients, always tear them down. Every wait is bounded."""
 import http.client
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -17,18 +18,50 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                      "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
 
 
+# Ports handed out by free_port(): below the kernel's ephemeral range
+# (ip_local_port_range starts at 32768), so no client socket and no bind(0)
+# listener (backends, stand-ins) can take one between the pick and the
+# gateway's own bind; never the same one twice in a row.
+_PORT_LOW, _PORT_HIGH = 20000, 32767
+_handed = []
+
+
 def free_port(host="127.0.0.1"):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randint(_PORT_LOW, _PORT_HIGH)
+        if port in _handed:
+            continue
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        _handed.append(port)
+        del _handed[:-512]
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
+def _stderr_tail(proc):
+    """The last lines a dead process wrote, when its stderr went to a file."""
+    path = getattr(proc, "stderr_path", None)
+    if not path:
+        return ""
+    try:
+        with open(path, "rb") as f:
+            return "\n" + f.read()[-2000:].decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening")
+            raise RuntimeError(f"process exited with {proc.returncode} before listening"
+                               + _stderr_tail(proc))
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
@@ -108,6 +141,7 @@ class Gateway:
         self.err = open(self.err_path, "wb")
         self.proc = subprocess.Popen([GATEWAY_BIN, "-c", self.conf], stdout=subprocess.DEVNULL,
                                      stderr=self.err, env=env, **(popen or {}))
+        self.proc.stderr_path = self.err_path
         wait_port(self.port, proc=self.proc)
         if self.admin_port:   # bound just after the client listeners
             wait_port(self.admin_port, proc=self.proc)

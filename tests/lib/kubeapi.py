@@ -54,6 +54,8 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from gwtest import free_port  # one port policy for every test process
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BACKEND = os.path.join(HERE, "backend.py")
 
@@ -63,10 +65,6 @@ def status(code, reason, message):
             "message": message, "reason": reason, "code": code}
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Pod:
