@@ -29,6 +29,7 @@
 #include "worker.h"
 #include "worker_admin.h"
 #include "core/log.h"
+#include "core/resolve.h"
 #include "core/stats.h"
 #include "core/compat.h"
 
@@ -36,6 +37,7 @@ struct worker {
 	struct event_base *base;
 	const struct gw_config *cfg;
 	struct routes *routes;
+	struct resolver *resolver; /* [redis] address is a name, or NULL */
 	struct routesync *rsync; /* NULL without Redis */
 	struct auth *auth;       /* NULL without Redis */
 	struct activator *act;   /* scale to zero */
@@ -258,9 +260,22 @@ struct worker *worker_create(const struct gw_config *cfg,
 	w->stats = stats_create(cfg->metrics_max_projects);
 	w->routes = routes_create_static(cfg->routes, cfg->nroutes);
 	if (cfg->redis_addr) {
+		if (!cfg->redis_addr->numeric) {
+			/* /etc/resolv.conf and /etc/hosts are read here, at
+			 * start; lookups are asynchronous from then on. */
+			const char *rerr = NULL;
+			w->resolver = resolver_create(
+				w->base, cfg->redis_connect_timeout_ms, &rerr);
+			if (!w->resolver) {
+				snprintf(err, errlen, "[redis] address %s: %s",
+					 cfg->redis_addr->text, rerr);
+				goto fail_listen;
+			}
+		}
 		struct routesync_params rp = {
 			.base = w->base,
 			.cfg = cfg,
+			.resolver = w->resolver,
 			.routes = w->routes,
 			.on_event = event_cb,
 			.on_sync = sync_cb,
@@ -439,6 +454,7 @@ void worker_destroy(struct worker *w)
 	upstream_pool_destroy(w->pool);
 	auth_destroy(w->auth);
 	routesync_destroy(w->rsync); /* fails its own outstanding reads */
+	resolver_destroy(w->resolver); /* after the connections using it */
 	routes_destroy(w->routes);
 	/* Freeing a signal event restores the default action: a stop signal
 	 * arriving while we are already stopping must not kill us. */
