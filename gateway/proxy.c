@@ -138,6 +138,7 @@ void conn_client_timeouts(struct conn *c, unsigned read_ms)
 
 void conn_access_log(struct conn *c)
 {
+	proxy_count_exchange(c);
 	if (!gw_access_log_enabled())
 		return;
 	const struct exchange *x = &c->x;
@@ -156,7 +157,8 @@ void conn_access_log(struct conn *c)
 	char up_ms[24] = "-";
 	if (x->t_up_head)
 		snprintf(up_ms, sizeof(up_ms), "%llu",
-			 (unsigned long long)(x->t_up_head - x->t_up_start));
+			 (unsigned long long)(x->t_up_head - x->t_up_start) /
+				 1000);
 	int n = snprintf(line, sizeof(line),
 			 "%s %s %s \"%s %s HTTP/%u.%u\" %d %llu %s %llu\n",
 			 tbuf, c->peer_ip, x->host[0] ? x->host : "-",
@@ -644,6 +646,7 @@ struct proxy *proxy_create(const struct proxy_params *p)
 	px->count_cb = p->count_cb;
 	px->count_arg = p->count_arg;
 	TAILQ_INIT(&px->conns);
+	px->unrouted = &px->own_row;
 	px->refusal_rl.interval_ms = 10000;
 	px->refusal_rl.burst = 10;
 	px->scratch = evbuffer_new();
@@ -756,6 +759,7 @@ void proxy_destroy(struct proxy *px)
 		c->refs = 0;
 		conn_close(c);
 	}
+	proxy_stats_unregister(px);
 	evbuffer_free(px->scratch);
 	free(px->hdr_scratch);
 	free(px);

@@ -361,6 +361,7 @@ int conn_route(struct conn *c)
 			  NULL);
 		return -1;
 	}
+	x->prow = proxy_project_row(c->px, r);
 	if (cfg->tls_redirect && !acme && !conn_is_https(c)) {
 		/* Before authorization and waking: over plain HTTP neither a
 		 * session cookie nor an app's time is spent. */

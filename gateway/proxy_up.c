@@ -133,6 +133,7 @@ static void up_open(struct conn *c, bool allow_pool)
 	}
 	x->up = upstream_connect(c->px->pool, x->up_addr, &err);
 	if (!x->up) {
+		c->px->ctr.connect_errors++;
 		conn_fail(c, PROXY_ERR_UP_CONNECT, err);
 		return;
 	}
@@ -180,7 +181,7 @@ static void req_body_init(struct conn *c)
 void up_start(struct conn *c)
 {
 	struct exchange *x = &c->x;
-	x->t_up_start = gw_now_ms();
+	x->t_up_start = gw_now_us();
 	if (!c->up_timer) {
 		c->up_timer = evtimer_new(c->px->base, up_timer_cb, c);
 		if (!c->up_timer) {
@@ -219,6 +220,7 @@ static bool up_retry(struct conn *c)
 	    evbuffer_get_length(bufferevent_get_input(x->up)) > 0)
 		return false;
 	x->up_retried = true;
+	c->px->ctr.retries++;
 	event_del(c->up_timer);
 	bufferevent_free(x->up);
 	x->up = NULL;
@@ -260,6 +262,7 @@ static void start_tunnel(struct conn *c)
 	x->up = NULL;
 	x->up_state = UP_DONE;
 	c->state = CONN_TUNNEL;
+	c->px->ctr.tunnels++;
 	c->tunnel = tunnel_start(client, up, cfg->tunnel_idle_timeout_ms,
 				 cfg->buffer_size, up_tunnel_done, c);
 }
@@ -333,7 +336,7 @@ static int final_response_head(struct conn *c)
 {
 	struct exchange *x = &c->x;
 	const struct gw_config *cfg = c->px->cfg;
-	x->t_up_head = gw_now_ms();
+	x->t_up_head = gw_now_us();
 	/* An HTTP/1.0 client cannot read chunked framing: it gets the raw
 	 * body, delimited by closing the connection. */
 	bool dechunk = x->req.minor == 0 && x->resp.framing == HTTP1_BODY_CHUNKED;
@@ -432,7 +435,7 @@ static void read_response_head(struct conn *c)
 			wire_send(c->bev, c->px->scratch);
 			x->resp = (struct http1_head){.status = st};
 			x->resp_started = true;
-			x->t_up_head = gw_now_ms();
+			x->t_up_head = gw_now_us();
 			event_del(c->up_timer);
 			start_tunnel(c);
 			return;
@@ -513,6 +516,7 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 	    x->req_body.moved == 0) {
 		/* An app believed warm was stopped elsewhere: nothing was
 		 * sent, so this request can wait for it to wake again. */
+		c->px->ctr.connect_refused++;
 		x->act_retried = true;
 		up_release(c, false);
 		if (x->act_counted) {
@@ -524,6 +528,12 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 		goto out;
 	}
 	if (x->up_state == UP_CONNECTING) {
+		if (what & BEV_EVENT_TIMEOUT)
+			c->px->ctr.connect_timeouts++;
+		else if (sockerr == ECONNREFUSED)
+			c->px->ctr.connect_refused++;
+		else
+			c->px->ctr.connect_errors++;
 		if (what & BEV_EVENT_TIMEOUT)
 			conn_fail(c, PROXY_ERR_UP_CONNECT_TIMEOUT,
 				  x->up_addr->text);

@@ -36,6 +36,9 @@ struct route {
 	unsigned max_replicas;   /* Kubernetes: cap on scale-ups; 0 = default */
 	char *exec_command;      /* [exec] app started on demand, or NULL */
 	uint64_t gen;            /* resync generation that last saw it */
+	void *stats_row;         /* the proxy's counters for project, cached
+				    by proxy_stats.c (owned by the stats
+				    registry, not the route) */
 	struct route *next;      /* hash chain */
 };
 

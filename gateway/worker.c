@@ -282,6 +282,7 @@ struct worker *worker_create(const struct gw_config *cfg,
 			.arg = w,
 		};
 		w->rsync = routesync_create(&rp);
+		routesync_stats_register(w->rsync, w->stats);
 		w->auth = auth_create(cfg, routesync_conn(w->rsync));
 	}
 	if (cfg->kube_api_url || getenv("KUBERNETES_SERVICE_HOST")) {
@@ -358,6 +359,7 @@ struct worker *worker_create(const struct gw_config *cfg,
 		.count_arg = w,
 	};
 	w->proxy = proxy_create(&pp);
+	proxy_stats_register(w->proxy, w->stats);
 	struct worker_admin_params wp = {
 		.base = w->base,
 		.cfg = cfg,
