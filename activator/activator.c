@@ -347,6 +347,7 @@ static void step(struct act_project *p, enum act_event ev, const char *why)
 	       state_name[from], state_name[to], event_name[ev],
 	       why ? ": " : "", why ? why : "");
 	act_fleet_leave(p, from, to, ev, reenter);
+	act_stats_transition(p, from, to, ev);
 	if (ev == AE_WAKE_TIMEOUT)
 		act_holds_fail(p, why); /* before a local app is stopped */
 	if (ev == AE_RETARGET)
@@ -787,6 +788,7 @@ void activator_destroy(struct activator *a)
 		}
 	}
 	free(a->buckets);
+	act_stats_unregister(a);
 	exec_group_destroy(a->exec);
 	event_free(a->reaper);
 	free(a);

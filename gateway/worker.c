@@ -301,6 +301,7 @@ struct worker *worker_create(const struct gw_config *cfg,
 			snprintf(err, errlen, "kubernetes: %s", kerr);
 			goto fail_listen;
 		}
+		kubeapi_stats_register(w->kube, w->stats);
 	}
 	if (w->kube && w->rsync) {
 		struct fleet_params fp = {
@@ -342,6 +343,7 @@ struct worker *worker_create(const struct gw_config *cfg,
 		.fleet = w->fleet ? fleet_hooks(w->fleet) : NULL,
 	};
 	w->act = activator_create(&ap);
+	activator_stats_register(w->act, w->stats);
 	if (w->fleet)
 		fleet_set_activator(w->fleet, w->act);
 	w->pool = upstream_pool_create(w->base, cfg->keepalive_max_idle,
@@ -381,6 +383,7 @@ struct worker *worker_create(const struct gw_config *cfg,
 		w->tls = tls_create(&tp, err, errlen);
 		if (!w->tls)
 			goto fail_listen;
+		tls_stats_register(w->tls, w->stats);
 	}
 
 	size_t n = cfg->nlisten + cfg->ntls_listen;
