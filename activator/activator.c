@@ -767,6 +767,17 @@ struct activator *activator_create(const struct act_params *prm)
 	return a;
 }
 
+void activator_reconfigure(struct activator *a, const struct act_params *p)
+{
+	a->p.hold_timeout_ms = p->hold_timeout_ms;
+	a->p.hold_max_per_project = p->hold_max_per_project;
+	a->p.hold_max = p->hold_max;
+	a->p.idle_timeout_ms = p->idle_timeout_ms;
+	a->p.wake_timeout_ms = p->wake_timeout_ms;
+	a->p.probe_interval_ms = p->probe_interval_ms;
+	a->p.release_concurrency = p->release_concurrency;
+}
+
 void activator_fleet_detach(struct activator *a)
 {
 	if (a)

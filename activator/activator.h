@@ -155,6 +155,12 @@ struct activator *activator_create(const struct act_params *p);
  * Once; unregistered by activator_destroy. */
 void activator_stats_register(struct activator *a, struct stats *s);
 
+/* Reload: the hold limits and timeouts, the default idle timeout, the
+ * wake timeout, the probe interval and release_concurrency of p (the
+ * rest of p is ignored: the loop, providers and fleet stay). Holds and
+ * wakes under way keep the deadlines they have. */
+void activator_reconfigure(struct activator *a, const struct act_params *p);
+
 /* True when Kubernetes routes can be scaled (a kube provider is set). */
 bool activator_has_kube(const struct activator *a);
 

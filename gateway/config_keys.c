@@ -320,8 +320,21 @@ static const struct {
 	 "restart the replicas one by one"},
 	{"admin", "metrics_max_projects",
 	 "projects keep their series for the life of the process"},
+	{"admin", NULL,
+	 "the admin listener and its limits are set up when the gateway "
+	 "starts"},
 	{"auth", "cache_max",
 	 "the decision cache is sized when the gateway starts"},
+	{"upstream", "keepalive",
+	 "the upstream connection pool is sized when the gateway starts"},
+	{"upstream", "keepalive_timeout",
+	 "the upstream connection pool is sized when the gateway starts"},
+	{"upstream", "keepalive_trim_delay",
+	 "the upstream connection pool is sized when the gateway starts"},
+	{"activator", "stop_grace",
+	 "the apps' process group takes it when the gateway starts"},
+	{"log", "access_log",
+	 "the access log is opened once, before the workers start"},
 };
 
 const char *config_key_restart(const struct key *k)

@@ -59,6 +59,10 @@ void proxy_shutdown(struct proxy *px);
 
 void proxy_get_stats(const struct proxy *px, struct proxy_stats *out);
 
+/* Reload: connections accepted from now on use cfg (a reference is
+ * taken); open ones keep the snapshot they were accepted with. */
+void proxy_set_config(struct proxy *px, const struct gw_config *cfg);
+
 /* Register the proxy's series with s (docs/operations.md, "Metrics"):
  * gateway_requests_total{project,code}, upstream latency histograms (all,
  * and per project), exchanges in flight, tunnels, upstream connect

@@ -143,6 +143,9 @@ struct exchange {
 struct conn {
 	TAILQ_ENTRY(conn) link;   /* in proxy.conns */
 	struct proxy *px;
+	const struct gw_config *cfg; /* the snapshot current at accept, for
+					the connection's life (a reference:
+					a reload does not change it) */
 	struct bufferevent *bev;  /* client connection (owned until tunnel) */
 	struct event *timer;      /* head deadline / keep-alive idle */
 	struct event *up_timer;   /* response-head deadline (proxy_up.c);
@@ -191,7 +194,7 @@ struct proxy_counters {
 
 struct proxy {
 	struct event_base *base;
-	const struct gw_config *cfg;
+	const struct gw_config *cfg; /* for new connections (a reference) */
 	struct routes *routes;
 	struct routesync *rsync;  /* NULL without Redis */
 	struct auth *auth;        /* NULL without Redis */
@@ -204,8 +207,11 @@ struct proxy {
 	/* Where an outgoing head and body are composed before wire_send();
 	 * always empty between callbacks (one loop, one thread). */
 	struct evbuffer *scratch;
-	/* Parser output for one head at a time (header_max_count slots). */
+	/* Parser output for one head at a time: hdr_cap slots, the largest
+	 * header_max_count of any snapshot a connection may still use (it
+	 * only grows). */
 	struct http1_header *hdr_scratch;
+	unsigned hdr_cap;
 	struct proxy_stats stats;
 	struct proxy_counters ctr;   /* registered by proxy_stats_register */
 	struct stats_reg *reg;

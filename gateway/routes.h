@@ -48,6 +48,12 @@ struct routes;
  * layer yet. Never NULL (aborts on OOM). */
 struct routes *routes_create_static(const struct config_route *r, size_t n);
 
+/* Reload: the config routes become r (copied); the dynamic layer is not
+ * touched. Routes of the old static layer are freed (see above: nobody
+ * keeps one past a callback). */
+void routes_replace_static(struct routes *rt, const struct config_route *r,
+			   size_t n);
+
 /* Look up a normalised host (as hostname_normalize writes it): dynamic
  * layer first, then static. NULL when no app has this host. */
 struct route *routes_lookup(struct routes *rt, const char *host);

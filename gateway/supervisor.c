@@ -96,7 +96,10 @@ static const struct stats_table sup_table = {
 
 struct supervisor {
 	struct event_base *base;
-	const struct gw_config *cfg;
+	const struct gw_config *cfg;  /* the start's: the admin listener's */
+	const struct gw_config *cur;  /* what a worker forked now gets (a
+					 reference; reloads replace it) */
+	const struct config_source *src;
 	unsigned n;
 	supervisor_child_fn child;
 	void *child_arg;          /* handed to every child (not owned) */
@@ -398,10 +401,30 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	if (sig == SIGHUP) {
-		/* Workers reload what they own (certificates; phase B: the
-		 * configuration, acknowledged on the control channel before
-		 * READY=1). Until a worker handles SIGHUP it ignores it. */
+		/* Checked here first: a configuration with errors reaches no
+		 * worker. Each worker then builds and applies it itself
+		 * (worker_reload); one forked later starts from it. Until a
+		 * worker handles SIGHUP it ignores it. */
 		notify_reloading();
+		char err[1024] = "";
+		struct gw_config *next = s->src->load(s->src, NULL, err,
+						      sizeof(err));
+		if (!next) {
+			gw_log(GW_LOG_ERROR, "main", "reload: %s; keeping the "
+			       "running configuration", err);
+			notify_ready("reload failed; running the previous "
+				     "configuration");
+			return;
+		}
+		char changed[512];
+		if (config_keep_restart_only(next, s->cur, changed,
+					     sizeof(changed)))
+			gw_log(GW_LOG_WARN, "main", "reload: %s changed: "
+			       "restart to apply (running values kept)",
+			       changed);
+		config_unref(s->cur);
+		s->cur = next;
+		gw_log_threshold = next->log_level;
 		unsigned sent = 0;
 		for (unsigned i = 0; i < s->n; i++)
 			if (s->w[i].pid && kill(s->w[i].pid, SIGHUP) == 0)
@@ -445,6 +468,7 @@ static void sup_free(struct supervisor *s)
 	stats_admit_destroy(s->admit);
 	if (s->base)
 		event_base_free(s->base);
+	config_unref(s->cur);
 	free(s);
 }
 
@@ -460,7 +484,8 @@ static void spawn(struct supervisor *s, struct sup_worker *w)
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(sv[0]);
-		const struct gw_config *cfg = s->cfg;
+		/* Ours from here: sup_free drops the supervisor's. */
+		const struct gw_config *cfg = config_ref(s->cur);
 		supervisor_child_fn child = s->child;
 		void *child_arg = s->child_arg;
 		unsigned index = w->index;
@@ -498,12 +523,15 @@ static void spawn(struct supervisor *s, struct sup_worker *w)
 }
 
 int supervisor_run(const struct gw_config *cfg, unsigned n,
-		   supervisor_child_fn child, void *child_arg)
+		   const struct config_source *src, supervisor_child_fn child,
+		   void *child_arg)
 {
 	if (n > SUP_MAX_WORKERS)
 		n = SUP_MAX_WORKERS;
 	struct supervisor *s = gw_xcalloc(1, sizeof(*s));
 	s->cfg = cfg;
+	s->cur = config_ref(cfg);
+	s->src = src;
 	s->n = n;
 	s->child = child;
 	s->child_arg = child_arg;

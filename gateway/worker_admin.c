@@ -135,12 +135,8 @@ void worker_admin_reload_begin(struct worker_admin *wa)
 		notify_reloading();
 }
 
-void worker_admin_reload_end(struct worker_admin *wa, bool ok,
-			     const char *why)
+void worker_admin_reload_end(struct worker_admin *wa, bool ok)
 {
-	if (!ok)
-		gw_log(GW_LOG_ERROR, "worker", "reload failed, keeping the "
-		       "running settings: %s", why ? why : "");
 	if (wa->whole)
 		notify_ready("%s", ok ? "reloaded" : "reload failed; running "
 						  "the previous settings");
