@@ -137,6 +137,8 @@ void worker_admin_reload_begin(struct worker_admin *wa)
 
 void worker_admin_reload_end(struct worker_admin *wa, bool ok)
 {
+	if (wa->link)
+		admin_link_reloaded(wa->link, ok);
 	if (wa->whole)
 		notify_ready("%s", ok ? "reloaded" : "reload failed; running "
 						  "the previous settings");

@@ -46,8 +46,8 @@ void worker_admin_draining(struct worker_admin *wa, const char *why);
 
 /* Around a reload (SIGHUP). Whole gateway: RELOADING=1, then READY=1
  * (the old settings stay on failure, so the service is ready either way;
- * the reason was logged). Under a supervisor, which tells systemd
- * itself, nothing. */
+ * the reason was logged). Under a supervisor: RELOADED on the control
+ * channel (the supervisor tells systemd once every worker answered). */
 void worker_admin_reload_begin(struct worker_admin *wa);
 void worker_admin_reload_end(struct worker_admin *wa, bool ok);
 

@@ -114,3 +114,27 @@ def test_workers_ready_only_from_the_supervisor(backend, make_gateway, notes):
     assert pid == g.proc.pid
     assert g.proc.wait(timeout=10) == 0
     assert {p for p, _ in notes.got if p} == {g.proc.pid}, notes.got
+
+
+def test_ready_after_every_worker_reloaded(backend, make_gateway, notes):
+    g = make_gateway({"app.test": [backend.addr]}, workers=2, env=notes.env())
+    notes.wait("READY", "1")
+    with open(g.conf, "a") as f:
+        f.write(f"new.test = {backend.addr}\n")
+    g.proc.send_signal(signal.SIGHUP)
+    notes.wait("RELOADING", "1")
+    pid, msg = notes.wait("READY", "1", count=2)
+    assert pid == g.proc.pid
+    assert msg["STATUS"] == "2 workers; reloaded"
+    # READY=1 came after both workers had applied it
+    assert g.stderr().count("applied (") == 2
+    r, _ = g.request("GET", "/echo", "new.test")
+    assert r.status == 200
+    # a file with an error: RELOADING, then READY with the old configuration
+    with open(g.conf, "a") as f:
+        f.write("[client]\nheader_timeout = soon\n")
+    g.proc.send_signal(signal.SIGHUP)
+    notes.wait("RELOADING", "1", count=2)
+    _, msg = notes.wait("READY", "1", count=3)
+    assert msg["STATUS"] == "reload failed; running the previous configuration"
+    assert g.request("GET", "/echo", "new.test")[0].status == 200
