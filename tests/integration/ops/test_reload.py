@@ -255,6 +255,8 @@ def test_listener_that_cannot_be_bound_refuses_the_reload(backend, make_gateway)
         rewrite(g, lambda t: t.replace("[gateway]\n", f"[gateway]\nlisten = 127.0.0.1:{port}\n")
                 + f"new.test = {backend.addr}\n")
         reload(g, applied=False)
+        assert (f"reload: cannot listen on 127.0.0.1:{port}: Address already in use; "
+                "keeping the running configuration") in g.stderr()
         assert status(g, "new.test") == 404          # nothing of it applied
         assert status(g, "app.test") == 200
     finally:
