@@ -25,7 +25,7 @@ typedef void (*proxy_count_cb)(void *arg, unsigned count);
 
 struct proxy_params {
 	struct event_base *base;
-	const struct gw_config *cfg; /* must outlive the proxy */
+	const struct gw_config *cfg; /* a reference is taken (proxy_set_config) */
 	struct routes *routes;       /* must outlive the proxy */
 	struct routesync *rsync;     /* NULL without Redis; outlives proxy */
 	struct auth *auth;           /* NULL without Redis; outlives proxy */
