@@ -357,6 +357,10 @@ static void reload_timeout_cb(evutil_socket_t fd, short what, void *arg)
  * A worker forked later starts from it. */
 static void sup_reload(struct supervisor *s)
 {
+	if (s->stopping) {
+		gw_log(GW_LOG_WARN, "main", "SIGHUP while stopping: ignored");
+		return;
+	}
 	notify_reloading();
 	char err[1024] = "";
 	struct gw_config *next = s->src->load(s->src, NULL, err, sizeof(err));

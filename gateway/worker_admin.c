@@ -129,9 +129,11 @@ void worker_admin_draining(struct worker_admin *wa, const char *why)
 		notify_stopping("%s: draining", why);
 }
 
+/* Stopping: systemd was told STOPPING=1; a reload (refused) must not
+ * say RELOADING or READY after that. */
 void worker_admin_reload_begin(struct worker_admin *wa)
 {
-	if (wa->whole)
+	if (wa->whole && !wa->facts.draining)
 		notify_reloading();
 }
 
@@ -139,7 +141,7 @@ void worker_admin_reload_end(struct worker_admin *wa, bool ok)
 {
 	if (wa->link)
 		admin_link_reloaded(wa->link, ok);
-	if (wa->whole)
+	if (wa->whole && !wa->facts.draining)
 		notify_ready("%s", ok ? "reloaded" : "reload failed; running "
 						  "the previous settings");
 }

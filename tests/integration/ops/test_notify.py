@@ -138,3 +138,22 @@ def test_ready_after_every_worker_reloaded(backend, make_gateway, notes):
     _, msg = notes.wait("READY", "1", count=3)
     assert msg["STATUS"] == "reload failed; running the previous configuration"
     assert g.request("GET", "/echo", "new.test")[0].status == 200
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sighup_while_stopping_says_nothing(backend, make_gateway, notes, workers):
+    g = make_gateway({"app.test": [backend.addr]}, workers=workers, env=notes.env())
+    notes.wait("READY", "1")
+    s = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+    s.sendall(b"GET /slow/1500 HTTP/1.1\r\nHost: app.test\r\n\r\n")
+    time.sleep(0.3)
+    g.proc.send_signal(signal.SIGTERM)
+    notes.wait("STOPPING", "1")
+    g.proc.send_signal(signal.SIGHUP)
+    assert gwtest.status_of(s.recv(4096)) == 200     # the drain goes on
+    s.close()
+    g.proc.wait(timeout=10)
+    with pytest.raises(AssertionError):              # no RELOADING after STOPPING
+        notes.wait("RELOADING", "1", timeout=0.5)
+    assert len(notes.matching("READY", "1")) == 1
+    assert "ignored" in g.stderr()
