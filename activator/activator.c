@@ -347,6 +347,7 @@ static void step(struct act_project *p, enum act_event ev, const char *why)
 	       state_name[from], state_name[to], event_name[ev],
 	       why ? ": " : "", why ? why : "");
 	act_fleet_leave(p, from, to, ev, reenter);
+	act_stats_transition(p, from, to, ev);
 	if (ev == AE_WAKE_TIMEOUT)
 		act_holds_fail(p, why); /* before a local app is stopped */
 	if (ev == AE_RETARGET)
@@ -766,6 +767,17 @@ struct activator *activator_create(const struct act_params *prm)
 	return a;
 }
 
+void activator_reconfigure(struct activator *a, const struct act_params *p)
+{
+	a->p.hold_timeout_ms = p->hold_timeout_ms;
+	a->p.hold_max_per_project = p->hold_max_per_project;
+	a->p.hold_max = p->hold_max;
+	a->p.idle_timeout_ms = p->idle_timeout_ms;
+	a->p.wake_timeout_ms = p->wake_timeout_ms;
+	a->p.probe_interval_ms = p->probe_interval_ms;
+	a->p.release_concurrency = p->release_concurrency;
+}
+
 void activator_fleet_detach(struct activator *a)
 {
 	if (a)
@@ -787,6 +799,7 @@ void activator_destroy(struct activator *a)
 		}
 	}
 	free(a->buckets);
+	act_stats_unregister(a);
 	exec_group_destroy(a->exec);
 	event_free(a->reaper);
 	free(a);

@@ -45,6 +45,7 @@
 
 struct event_base;
 struct kubeapi;
+struct stats;
 struct activator;
 struct act_project;
 struct act_hold;
@@ -148,6 +149,17 @@ typedef void (*act_cb)(void *arg, bool ok, const struct gw_addr *addr,
 		       unsigned waited_ms, const char *why);
 
 struct activator *activator_create(const struct act_params *p);
+
+/* Register the activator's series with s (docs/operations.md, "Metrics":
+ * activations, their duration, scale-downs, holds, projects by state).
+ * Once; unregistered by activator_destroy. */
+void activator_stats_register(struct activator *a, struct stats *s);
+
+/* Reload: the hold limits and timeouts, the default idle timeout, the
+ * wake timeout, the probe interval and release_concurrency of p (the
+ * rest of p is ignored: the loop, providers and fleet stay). Holds and
+ * wakes under way keep the deadlines they have. */
+void activator_reconfigure(struct activator *a, const struct act_params *p);
 
 /* True when Kubernetes routes can be scaled (a kube provider is set). */
 bool activator_has_kube(const struct activator *a);

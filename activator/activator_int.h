@@ -18,6 +18,7 @@
 
 #include "activator.h"
 #include "provider.h"
+#include "core/stats.h"
 
 struct event;
 struct probe;
@@ -123,8 +124,26 @@ struct act_project {
 	char name[];               /* as the route names it */
 };
 
+/* The activator's counters (activator_stats.c). */
+struct act_stats {
+	uint64_t wakes;          /* WAKING entered */
+	uint64_t wakes_ready;    /* WAKING -> WARM */
+	uint64_t wakes_failed;   /* wake failed, or the app died starting */
+	uint64_t wakes_timeout;  /* wake_timeout */
+	struct stats_hist wake_duration; /* wake start -> ready, us */
+	uint64_t stops;          /* stops confirmed (scale-downs) */
+	uint64_t stop_failures;
+	uint64_t holds;          /* requests queued */
+	uint64_t hold_timeouts;  /* holds that ended with hold_timeout */
+	uint64_t hold_rejections; /* refused: a hold limit was reached */
+	uint64_t held;           /* gauge (refresh): a->nholds */
+	uint64_t state[ACT_STATE_COUNT]; /* gauges (refresh): projects */
+};
+
 struct activator {
 	struct act_params p;
+	struct act_stats st;
+	struct stats_reg *reg;     /* NULL until activator_stats_register */
 	struct act_project **buckets; /* power of two */
 	size_t nbuckets, count;
 	bool iterating;            /* the reaper walks the table: no rehash */
@@ -172,6 +191,12 @@ void act_fleet_tick(struct act_project *p, uint64_t now);
 void act_fleet_busy(struct act_project *p);
 /* May probes run now? (not while asking, queued or waiting for cold) */
 bool act_probe_allowed(const struct act_project *p);
+
+/* activator_stats.c */
+/* Count a transition (step(), before the entry actions). */
+void act_stats_transition(struct act_project *p, enum act_state from,
+			  enum act_state to, enum act_event ev);
+void act_stats_unregister(struct activator *a);
 
 /* hold.c */
 /* Queue a request; NULL when a hold limit is reached (logged). */

@@ -68,9 +68,18 @@ static pid_t spawn(const char *command, const struct gw_addr *addr,
 			envp[k++] = environ[i];
 	envp[k++] = port;
 	char *const argv[] = {"sh", "-c", (char *)command, NULL};
+	/* Signals stay blocked from the fork until the child has reset the
+	 * gateway's handlers: a SIGTERM sent to a just-forked app (a stop
+	 * right after a wake) would otherwise run the loop's handler in the
+	 * child, be lost, and cost the whole stop_grace. */
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
 	pid_t pid = fork();
-	if (pid != 0)
+	if (pid != 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		free(envp);
+	}
 	if (pid < 0) {
 		*err = strerror(errno);
 		return -1;
@@ -80,12 +89,16 @@ static pid_t spawn(const char *command, const struct gw_addr *addr,
 		setpgid(pid, pid);
 		return pid;
 	}
-	/* Child: only async-signal-safe calls until exec. */
+	/* Child: only async-signal-safe calls until exec. The signals the
+	 * gateway handles or ignores get their defaults (exec would reset
+	 * handlers only), then pending ones are delivered. */
 	setpgid(0, 0);
+	static const int dfl[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE};
+	for (size_t i = 0; i < sizeof(dfl) / sizeof(dfl[0]); i++)
+		signal(dfl[i], SIG_DFL);
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
 	int devnull = open("/dev/null", O_RDONLY);
 	if (devnull >= 0) {
 		dup2(devnull, 0);

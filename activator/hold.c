@@ -39,6 +39,7 @@ struct act_hold *act_hold_add(struct act_project *p, act_cb cb, void *arg)
 		gw_log(GW_LOG_WARN, "activator",
 		       "%s: hold queue full (%u here, %u in all)", p->name,
 		       p->nholds, a->nholds);
+		a->st.hold_rejections++;
 		return NULL;
 	}
 	struct act_hold *h = gw_xcalloc(1, sizeof(*h));
@@ -49,6 +50,7 @@ struct act_hold *act_hold_add(struct act_project *p, act_cb cb, void *arg)
 	TAILQ_INSERT_TAIL(&p->holds, h, link);
 	p->nholds++;
 	a->nholds++;
+	a->st.holds++;
 	if (p->nholds == 1)
 		hold_arm(p);
 	return h;
@@ -116,6 +118,7 @@ void act_hold_timeout_cb(int fd, short what, void *arg)
 		expired++;
 		hold_end(h, NULL, "hold timeout");
 	}
+	p->a->st.hold_timeouts += expired;
 	if (expired) /* one line for a burst, not one per request */
 		gw_log(GW_LOG_WARN, "activator",
 		       "%s: %u request(s) held %ums, app not ready", p->name,

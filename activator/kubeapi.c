@@ -13,6 +13,7 @@
 #include "curlev.h"
 #include "kubeapi.h"
 #include "core/log.h"
+#include "core/stats.h"
 #include "core/compat.h"
 
 #define BODY_MAX (4 << 20) /* a LIST answer larger than this is refused */
@@ -20,8 +21,20 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 
+struct kubeapi_stats {
+	uint64_t attempts;     /* requests sent (retries included) */
+	uint64_t transport;    /* attempts without a response */
+	uint64_t status_4xx;   /* answered 4xx (404 and 409 included) */
+	uint64_t status_5xx;   /* answered 5xx */
+	uint64_t throttled;    /* answered 429 */
+	uint64_t calls_open;   /* gauge (refresh): calls not over */
+	uint64_t reachable;    /* gauge: the last attempt got a response */
+};
+
 struct kubeapi {
 	struct kubeapi_params p;
+	struct kubeapi_stats st;
+	struct stats_reg *reg;
 	struct curlev *curl;
 	char *api;               /* base URL, no trailing slash */
 	char *token_file, *ca_file;
@@ -224,11 +237,25 @@ static long retry_delay(struct kubeapi_call *c, const struct curlev_result *r)
 	return -1;
 }
 
+static void count_result(struct kubeapi *k, const struct curlev_result *r)
+{
+	k->st.reachable = r->error == CURLEV_OK;
+	if (r->error != CURLEV_OK)
+		k->st.transport++;
+	else if (r->status == 429)
+		k->st.throttled++;
+	else if (r->status >= 500)
+		k->st.status_5xx++;
+	else if (r->status >= 400)
+		k->st.status_4xx++;
+}
+
 static void attempt_done(void *arg, const struct curlev_result *r)
 {
 	struct kubeapi_call *c = arg;
 	struct kubeapi *k = c->k;
 	c->req = NULL;
+	count_result(k, r);
 	set_why(c, r);
 	if (r->error == CURLEV_OK && r->status == 401)
 		token_load(k, true); /* rotated: read it again now */
@@ -260,6 +287,7 @@ static void attempt(struct kubeapi_call *c)
 	struct kubeapi *k = c->k;
 	token_load(k, false);
 	c->attempts++;
+	k->st.attempts++;
 	char *auth = NULL;
 	const char *hdrs[4];
 	size_t nh = 0;
@@ -333,6 +361,55 @@ void kubeapi_cancel(struct kubeapi_call *c)
 		call_free(c);
 }
 
+/* ---- counters ---------------------------------------------------------------- */
+
+static void kubeapi_refresh(void *obj)
+{
+	struct kubeapi *k =
+		gw_container_of((struct kubeapi_stats *)obj, struct kubeapi, st);
+	uint64_t n = 0;
+	struct kubeapi_call *c;
+	LIST_FOREACH(c, &k->calls, link)
+		n++;
+	k->st.calls_open = n;
+}
+
+#define KS(f) offsetof(struct kubeapi_stats, f)
+#define ERR_HELP                                                              \
+	"Kubernetes API attempts that failed, by kind: transport (no "          \
+	"response), 4xx (404 and 409 included), 429, 5xx."
+static const struct stats_metric kubeapi_metrics[] = {
+	{"gateway_kube_api_requests",
+	 "Requests sent to the Kubernetes API (each retry counts).",
+	 STATS_COUNTER, KS(attempts)},
+	{"gateway_kube_api_errors", ERR_HELP, STATS_COUNTER, KS(transport),
+	 .label = "kind", .label_value = "transport"},
+	{"gateway_kube_api_errors", ERR_HELP, STATS_COUNTER, KS(status_4xx),
+	 .label = "kind", .label_value = "4xx"},
+	{"gateway_kube_api_errors", ERR_HELP, STATS_COUNTER, KS(throttled),
+	 .label = "kind", .label_value = "429"},
+	{"gateway_kube_api_errors", ERR_HELP, STATS_COUNTER, KS(status_5xx),
+	 .label = "kind", .label_value = "5xx"},
+	{"gateway_kube_api_calls_open",
+	 "Kubernetes API calls not over (watches, calls between retries).",
+	 STATS_GAUGE, KS(calls_open)},
+	{"gateway_kube_api_reachable",
+	 "1 when the last request got an HTTP response (0 before the first).",
+	 STATS_GAUGE, KS(reachable)},
+};
+#undef ERR_HELP
+#undef KS
+static const struct stats_table kubeapi_table = {
+	.metrics = kubeapi_metrics,
+	.nmetrics = GW_ARRAY_LEN(kubeapi_metrics),
+	.refresh = kubeapi_refresh,
+};
+
+void kubeapi_stats_register(struct kubeapi *k, struct stats *s)
+{
+	k->reg = stats_register(s, &kubeapi_table, &k->st, NULL);
+}
+
 /* ---- lifetime ---------------------------------------------------------------- */
 
 struct kubeapi *kubeapi_create(const struct kubeapi_params *p, const char **err)
@@ -384,6 +461,7 @@ void kubeapi_destroy(struct kubeapi *k)
 {
 	if (!k)
 		return;
+	stats_unregister(k->reg);
 	while (!LIST_EMPTY(&k->calls))
 		call_free(LIST_FIRST(&k->calls));
 	curlev_destroy(k->curl);

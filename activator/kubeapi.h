@@ -34,6 +34,7 @@
 struct event_base;
 struct kubeapi;
 struct kubeapi_call;
+struct stats;
 
 struct kubeapi_params {
 	struct event_base *base;
@@ -47,6 +48,11 @@ struct kubeapi_params {
 
 /* NULL with *err when the API address cannot be determined. */
 struct kubeapi *kubeapi_create(const struct kubeapi_params *p, const char **err);
+
+/* Register the API client's series with s (docs/operations.md,
+ * "Metrics"): attempts, errors by kind, calls open, reachability. Once;
+ * unregistered by kubeapi_destroy. */
+void kubeapi_stats_register(struct kubeapi *k, struct stats *s);
 
 /* Cancels every call (no callbacks) and frees. NULL is fine. */
 void kubeapi_destroy(struct kubeapi *k);

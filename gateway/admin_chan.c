@@ -207,6 +207,12 @@ void admin_link_facts(struct admin_link *l, const struct admin_facts *f)
 	chan_send(l->chan, CHAN_FACTS, b, sizeof(b), NULL);
 }
 
+void admin_link_reloaded(struct admin_link *l, bool ok)
+{
+	unsigned char b = ok;
+	chan_send(l->chan, CHAN_RELOADED, &b, 1, NULL);
+}
+
 void admin_link_destroy(struct admin_link *l)
 {
 	if (!l)

@@ -9,13 +9,15 @@
  *                                   whenever a fact changes
  *   SNAP_REQ  supervisor -> worker  u32 id: "send your counters"
  *   SNAP      worker -> supervisor  u32 id + encoded snapshot (stats.h)
- *
- * Phase B adds RELOAD (supervisor -> worker) and RELOADED (worker ->
- * supervisor: ok, or the file:line reason) on the same channel.
+ *   RELOADED  worker -> supervisor  u8 ok: a SIGHUP's reload is over
+ *                                   (1: applied, 0: refused, the old
+ *                                   configuration runs; the reason is
+ *                                   in the worker's log)
  */
 #ifndef GW_ADMIN_CHAN_H
 #define GW_ADMIN_CHAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +32,7 @@ enum chan_type {
 	CHAN_FACTS = 1,
 	CHAN_SNAP_REQ,
 	CHAN_SNAP,
+	CHAN_RELOADED,
 	CHAN_TYPE_END /* first unknown type */
 };
 
@@ -70,6 +73,8 @@ struct admin_link *admin_link_create(struct event_base *base, int fd,
 				     void (*on_lost)(void *arg), void *arg);
 /* Send facts if they differ from the last ones sent (first call always). */
 void admin_link_facts(struct admin_link *l, const struct admin_facts *f);
+/* A reload is over: RELOADED(ok). */
+void admin_link_reloaded(struct admin_link *l, bool ok);
 void admin_link_destroy(struct admin_link *l);
 
 #endif

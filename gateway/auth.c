@@ -83,6 +83,12 @@ static uint64_t random_seed(void)
 	return seed;
 }
 
+void auth_set_config(struct auth *a, const struct gw_config *cfg)
+{
+	if (a)
+		a->cfg = cfg;
+}
+
 struct auth *auth_create(const struct gw_config *cfg, struct rconn *conn)
 {
 	struct auth *a = gw_xcalloc(1, sizeof(*a));

@@ -71,6 +71,11 @@ typedef void (*auth_allow_cb)(void *arg, const char *user, size_t len,
 			      const char *project);
 void auth_set_allow_cb(struct auth *a, auth_allow_cb cb, void *arg);
 
+/* Reload: decisions from now on use cfg ([auth] cache_ttl; cache_max
+ * needs a restart). cfg must outlive its use: until the next call or
+ * auth_destroy. NULL a is fine. */
+void auth_set_config(struct auth *a, const struct gw_config *cfg);
+
 void auth_destroy(struct auth *a);
 
 #endif

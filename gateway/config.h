@@ -7,7 +7,12 @@
  *
  * A snapshot is built once (file or command line), validated, and never
  * written afterwards; reload builds a new one and swaps a pointer.
- * Durations are stored in milliseconds, sizes in bytes.
+ * Snapshots are reference-counted: whoever keeps a pointer past the
+ * current callback (a connection for its life, a module for its current
+ * settings) holds a reference, so the snapshot an exchange started with
+ * outlives a reload and is freed when its last user lets go. One loop per
+ * process: the count needs no atomics. Durations are stored in
+ * milliseconds, sizes in bytes.
  */
 #ifndef GW_CONFIG_H
 #define GW_CONFIG_H
@@ -73,7 +78,8 @@ struct gw_config {
 	size_t response_header_max_bytes;
 
 	/* [redis] */
-	struct gw_addr *redis_addr; /* NULL: no Redis, config routes only */
+	struct gw_hostport *redis_addr; /* NULL: no Redis, config routes only;
+					   a name is resolved on every connect */
 	char *redis_password;       /* NULL: no AUTH (never logged) */
 	unsigned redis_db;
 	unsigned redis_connect_timeout_ms;
@@ -154,6 +160,22 @@ struct gw_config {
 	/* [routes] */
 	struct config_route *routes;
 	size_t nroutes;
+
+	unsigned refs; /* config_ref/config_unref only: bookkeeping, not
+			  configuration */
+};
+
+/* How a process builds its configuration again on SIGHUP: the file
+ * (re-read, or the text a supervisor read and checked) with the command
+ * line's overrides applied on top, exactly as at start (main.c). */
+struct config_source {
+	const char *path; /* NULL: command line only (reload re-applies it) */
+	/* A new snapshot (one reference) from text (the file's contents,
+	 * named path in messages), or from the file itself when text is
+	 * NULL; NULL with "FILE:LINE: ..." in err. */
+	struct gw_config *(*load)(const struct config_source *src,
+				  const char *text, char *err, size_t errlen);
+	const void *arg;  /* main's command line */
 };
 
 /* A snapshot with every default and no routes or listeners. */
@@ -194,7 +216,30 @@ bool config_peer_trusted(const struct gw_config *cfg, const struct gw_addr *a);
 /* Print every key with its default and one-line doc (--help-config). */
 void config_print_help(FILE *out);
 
-/* Free a snapshot; NULL is fine. */
+/* Take a reference; returns cfg. */
+const struct gw_config *config_ref(const struct gw_config *cfg);
+/* Drop a reference; the last one frees the snapshot. NULL is fine. */
+void config_unref(const struct gw_config *cfg);
+/* The builder's reference: the same as config_unref. NULL is fine. */
 void config_destroy(struct gw_config *cfg);
+
+/* The whole file as a NUL-terminated string (owned by the caller), read
+ * once so that a supervisor and its workers parse the same bytes. NULL
+ * with "FILE: reason" in err (missing, unreadable, over 16 MiB, NUL
+ * bytes). Blocking: start-up and SIGHUP only. */
+char *config_read_text(const char *path, char *err, size_t errlen);
+
+/* Reload: every key that needs a restart (docs/configuration.md,
+ * "Reload") takes the running value from old, so that next describes what
+ * will run. Writes "[section] key, ..." of those whose new value differed
+ * into changed ("" when none; values are not shown: some are secrets).
+ * Returns how many differed. */
+unsigned config_keep_restart_only(struct gw_config *next,
+				  const struct gw_config *old, char *changed,
+				  size_t changedlen);
+
+/* Why [section] key needs a restart to change, or NULL when a reload
+ * applies it (also NULL for unknown keys). */
+const char *config_restart_reason(const char *section, const char *key);
 
 #endif

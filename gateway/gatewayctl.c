@@ -723,24 +723,20 @@ static int parse_command(const struct command *cmd, struct opts *o, int argc,
 static redisContext *connect_redis(const struct gw_config *cfg,
 				   const char *redis, int *rc)
 {
-	struct gw_addr ra;
+	struct gw_hostport ra;
 	const char *err = NULL;
 	if (!redis && cfg && cfg->redis_addr) {
 		ra = *cfg->redis_addr;
-	} else if (gw_addr_parse(redis ? redis : "127.0.0.1:6379", &ra,
-				 &err) != 0) {
+	} else if (gw_hostport_parse(redis ? redis : "127.0.0.1:6379", &ra,
+				     &err) != 0) {
 		fprintf(stderr, "gatewayctl: redis address '%s': %s\n", redis,
 			err);
 		*rc = EXIT_USAGE;
 		return NULL;
 	}
-	char ip[64];
-	gw_addr_ip(&ra, ip, sizeof(ip));
-	unsigned port = ra.ss.ss_family == AF_INET6
-				? ntohs(((struct sockaddr_in6 *)&ra.ss)->sin6_port)
-				: ntohs(((struct sockaddr_in *)&ra.ss)->sin_port);
+	/* A command-line tool may block: hiredis resolves a name itself. */
 	struct timeval tv = {2, 0};
-	redisContext *c = redisConnectWithTimeout(ip, (int)port, tv);
+	redisContext *c = redisConnectWithTimeout(ra.host, (int)ra.port, tv);
 	if (!c || c->err) {
 		fprintf(stderr, "gatewayctl: cannot reach Redis at %s: %s\n",
 			ra.text, c ? c->errstr : "out of memory");

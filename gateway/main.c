@@ -143,18 +143,18 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 	return 0;
 }
 
-/* Build the snapshot: file (or defaults), then command-line overrides. */
-static struct gw_config *load_config(const struct cli *cli)
+/* Build the snapshot: the file (its text when given, as read by whoever
+ * checked it; else read here) or the defaults, then the command-line
+ * overrides. NULL with the reason in err. */
+static struct gw_config *load_config(const struct cli *cli, const char *text,
+				     char *err, size_t errlen)
 {
-	char err[512] = "";
 	struct gw_config *cfg =
-		cli->config_path ? config_load_file(cli->config_path, err,
-						    sizeof(err))
-				 : config_create_default();
-	if (!cfg) {
-		fprintf(stderr, "gateway: %s\n", err);
+		!cli->config_path ? config_create_default()
+		: text ? config_load_string(text, cli->config_path, err, errlen)
+		       : config_load_file(cli->config_path, err, errlen);
+	if (!cfg)
 		return NULL;
-	}
 	if (cli->nlisten) {
 		/* Command-line listeners replace the file's. */
 		free(cfg->listen);
@@ -162,10 +162,10 @@ static struct gw_config *load_config(const struct cli *cli)
 		cfg->nlisten = 0;
 	}
 	for (size_t i = 0; i < cli->nlisten; i++)
-		if (config_add_listen(cfg, cli->listen[i], err, sizeof(err)))
+		if (config_add_listen(cfg, cli->listen[i], err, errlen))
 			goto fail;
 	for (size_t i = 0; i < cli->nroutes; i++)
-		if (config_add_route(cfg, cli->routes[i], err, sizeof(err)))
+		if (config_add_route(cfg, cli->routes[i], err, errlen))
 			goto fail;
 	if (cli->workers) {
 		char *end = NULL;
@@ -173,7 +173,7 @@ static struct gw_config *load_config(const struct cli *cli)
 		if (strcmp(cli->workers, "auto") == 0) {
 			cfg->workers = 0;
 		} else if (!*cli->workers || *end || n < 1 || n > MAX_WORKERS) {
-			snprintf(err, sizeof(err),
+			snprintf(err, errlen,
 				 "--workers: expected auto or 1-%d, got '%s'",
 				 MAX_WORKERS, cli->workers);
 			goto fail;
@@ -183,7 +183,7 @@ static struct gw_config *load_config(const struct cli *cli)
 	}
 	if (cli->log_level &&
 	    !gw_log_level_parse(cli->log_level, &cfg->log_level)) {
-		snprintf(err, sizeof(err),
+		snprintf(err, errlen,
 			 "--log-level: expected error|warn|info|debug, got '%s'",
 			 cli->log_level);
 		goto fail;
@@ -199,25 +199,39 @@ static struct gw_config *load_config(const struct cli *cli)
 					       : "off";
 	if (admin && config_set(cfg, "admin", "listen",
 				strcmp(admin, "off") == 0 ? "" : admin, err,
-				sizeof(err)))
+				errlen))
 		goto fail;
-	if (config_finalize(cfg, err, sizeof(err)))
+	if (config_finalize(cfg, err, errlen))
 		goto fail;
 	return cfg;
 fail:
-	fprintf(stderr, "gateway: %s\n", err);
 	config_destroy(cfg);
 	return NULL;
 }
 
+/* config_source.load: SIGHUP builds the snapshot as start did. */
+static struct gw_config *reload_config(const struct config_source *src,
+				       const char *text, char *err,
+				       size_t errlen)
+{
+	return load_config(src->arg, text, err, errlen);
+}
+
+/* What every worker gets from main: made before the fork, shared. */
+struct run_ctx {
+	struct tls_seed seed;          /* session ticket secret */
+	struct config_source src;      /* how to build the config again */
+};
+
 /* One worker's life. ctl_fd: its supervisor channel, or -1 when this
- * process is the whole gateway; arg: the TLS seed every worker shares. */
+ * process is the whole gateway; arg: the run_ctx every worker shares. */
 static int run_worker(const struct gw_config *cfg, unsigned index, int ctl_fd,
 		      void *arg)
 {
 	char err[512] = "";
-	const struct tls_seed *seed = arg;
-	struct worker *w = worker_create(cfg, seed, err, sizeof(err));
+	const struct run_ctx *rc0 = arg;
+	struct worker *w =
+		worker_create(cfg, &rc0->seed, &rc0->src, err, sizeof(err));
 	struct worker_role role = {.index = index, .ctl_fd = ctl_fd};
 	if (!w || worker_set_role(w, &role, err, sizeof(err)) != 0) {
 		gw_log(GW_LOG_ERROR, "main", "%s", err);
@@ -235,9 +249,12 @@ int main(int argc, char **argv)
 	int rc = parse_args(argc, argv, &cli);
 	if (rc)
 		return rc;
-	struct gw_config *cfg = load_config(&cli);
-	if (!cfg)
+	char err[512] = "";
+	struct gw_config *cfg = load_config(&cli, NULL, err, sizeof(err));
+	if (!cfg) {
+		fprintf(stderr, "gateway: %s\n", err);
 		return 1;
+	}
 	if (cli.test_only) {
 		/* The certificates are part of what must work at start. */
 		if (cfg->ntls_listen && tls_check(cfg) != 0) {
@@ -258,8 +275,11 @@ int main(int argc, char **argv)
 	signal(SIGHUP, SIG_IGN);
 	/* One secret for this start's session ticket keys, made before the
 	 * fork so that every worker accepts every other's tickets. */
-	struct tls_seed seed;
-	if (tls_seed_init(&seed) != 0) {
+	struct run_ctx ctx = {
+		.src = {.path = cli.config_path, .load = reload_config,
+			.arg = &cli},
+	};
+	if (tls_seed_init(&ctx.seed) != 0) {
 		gw_log(GW_LOG_ERROR, "main", "no random numbers for TLS");
 		config_destroy(cfg);
 		return 1;
@@ -285,9 +305,9 @@ int main(int argc, char **argv)
 		if (n > MAX_WORKERS)
 			n = MAX_WORKERS;
 	}
-	rc = n == 1 ? run_worker(cfg, 0, -1, &seed)
-		    : supervisor_run(cfg, n, run_worker, &seed);
-	OPENSSL_cleanse(&seed, sizeof(seed));
+	rc = n == 1 ? run_worker(cfg, 0, -1, &ctx)
+		    : supervisor_run(cfg, n, &ctx.src, run_worker, &ctx);
+	OPENSSL_cleanse(&ctx.seed, sizeof(ctx.seed));
 	gw_access_log_close();
 	config_destroy(cfg);
 	return rc;

@@ -61,6 +61,7 @@ static void conn_free(struct conn *c)
 	struct proxy *px = c->px;
 	TAILQ_REMOVE(&px->conns, c, link);
 	px->stats.open--;
+	config_unref(c->cfg);
 	free(c);
 	if (px->count_cb)
 		px->count_cb(px->count_arg, px->stats.open);
@@ -130,7 +131,7 @@ void conn_client_timeouts(struct conn *c, unsigned read_ms)
 		return;
 	c->client_read_ms = read_ms + 1;
 	struct timeval rt = tv_ms(read_ms);
-	struct timeval wt = tv_ms(c->px->cfg->send_timeout_ms);
+	struct timeval wt = tv_ms(c->cfg->send_timeout_ms);
 	bufferevent_set_timeouts(c->bev, read_ms ? &rt : NULL, &wt);
 }
 
@@ -138,6 +139,7 @@ void conn_client_timeouts(struct conn *c, unsigned read_ms)
 
 void conn_access_log(struct conn *c)
 {
+	proxy_count_exchange(c);
 	if (!gw_access_log_enabled())
 		return;
 	const struct exchange *x = &c->x;
@@ -156,7 +158,8 @@ void conn_access_log(struct conn *c)
 	char up_ms[24] = "-";
 	if (x->t_up_head)
 		snprintf(up_ms, sizeof(up_ms), "%llu",
-			 (unsigned long long)(x->t_up_head - x->t_up_start));
+			 (unsigned long long)(x->t_up_head - x->t_up_start) /
+				 1000);
 	int n = snprintf(line, sizeof(line),
 			 "%s %s %s \"%s %s HTTP/%u.%u\" %d %llu %s %llu\n",
 			 tbuf, c->peer_ip, x->host[0] ? x->host : "-",
@@ -263,7 +266,7 @@ void conn_fail(struct conn *c, enum proxy_err err, const char *detail)
 		     err == PROXY_ERR_VERSION || err == PROXY_ERR_EXPECTATION ||
 		     err == PROXY_ERR_NOT_IMPLEMENTED || c->client_eof ||
 		     c->px->draining || !x->req.keep_alive || x->req.major == 0 ||
-		     c->nreq >= c->px->cfg->keepalive_requests;
+		     c->nreq >= c->cfg->keepalive_requests;
 	struct pages_opts po = {
 		.html = x->req.hdrs ? proxy_wants_html(&x->req) : false,
 		.close = close,
@@ -272,7 +275,7 @@ void conn_fail(struct conn *c, enum proxy_err err, const char *detail)
 				    ? x->redirect
 				    : NULL,
 		.text = https_redirect ? "This page is served over HTTPS." : NULL,
-		.hsts = c->tls ? c->px->cfg->tls_hsts : NULL,
+		.hsts = c->tls ? c->cfg->tls_hsts : NULL,
 		/* A waking app: worth trying again shortly. */
 		.retry_after = err == PROXY_ERR_HOLD_FULL ||
 					       err == PROXY_ERR_WAKE_FAILED
@@ -301,7 +304,7 @@ void conn_fail(struct conn *c, enum proxy_err err, const char *detail)
  * it made progress (an exchange started or an error was answered). */
 static bool read_head(struct conn *c)
 {
-	const struct gw_config *cfg = c->px->cfg;
+	const struct gw_config *cfg = c->cfg;
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	struct exchange *x = &c->x;
 
@@ -408,7 +411,7 @@ static void conn_process(struct conn *c)
 		/* A client that does not read its (local) responses gets no
 		 * more until it does. */
 		if (evbuffer_get_length(bufferevent_get_output(c->bev)) >=
-		    c->px->cfg->buffer_size) {
+		    c->cfg->buffer_size) {
 			bufferevent_disable(c->bev, EV_READ);
 			c->in_process = false;
 			return;
@@ -424,12 +427,12 @@ static void conn_process(struct conn *c)
 			conn_linger_close(c);
 			return;
 		}
-		if (c->px->cfg->keepalive_timeout_ms == 0 && c->nreq > 0) {
+		if (c->cfg->keepalive_timeout_ms == 0 && c->nreq > 0) {
 			conn_linger_close(c);
 			return;
 		}
-		conn_arm_timer(c, c->nreq ? c->px->cfg->keepalive_timeout_ms
-				     : c->px->cfg->header_timeout_ms);
+		conn_arm_timer(c, c->nreq ? c->cfg->keepalive_timeout_ms
+				     : c->cfg->header_timeout_ms);
 		conn_client_timeouts(c, 0);
 		if (!(bufferevent_get_enabled(c->bev) & EV_READ))
 			bufferevent_enable(c->bev, EV_READ);
@@ -467,11 +470,11 @@ void conn_relay_request(struct conn *c)
 			  "client closed in the middle of the request body");
 		return;
 	}
-	if (evbuffer_get_length(out) >= c->px->cfg->buffer_size) {
+	if (evbuffer_get_length(out) >= c->cfg->buffer_size) {
 		x->client_paused = true;
 		bufferevent_disable(c->bev, EV_READ);
 	} else {
-		conn_client_timeouts(c, c->px->cfg->body_timeout_ms);
+		conn_client_timeouts(c, c->cfg->body_timeout_ms);
 		bufferevent_enable(c->bev, EV_READ);
 	}
 }
@@ -635,7 +638,7 @@ struct proxy *proxy_create(const struct proxy_params *p)
 {
 	struct proxy *px = gw_xcalloc(1, sizeof(*px));
 	px->base = p->base;
-	px->cfg = p->cfg;
+	px->cfg = config_ref(p->cfg);
 	px->routes = p->routes;
 	px->rsync = p->rsync;
 	px->auth = p->auth;
@@ -644,14 +647,29 @@ struct proxy *proxy_create(const struct proxy_params *p)
 	px->count_cb = p->count_cb;
 	px->count_arg = p->count_arg;
 	TAILQ_INIT(&px->conns);
+	px->unrouted = &px->own_row;
 	px->refusal_rl.interval_ms = 10000;
 	px->refusal_rl.burst = 10;
 	px->scratch = evbuffer_new();
 	if (!px->scratch)
 		gw_oom(0);
-	px->hdr_scratch =
-		gw_xcalloc(p->cfg->header_max_count, sizeof(*px->hdr_scratch));
+	px->hdr_cap = p->cfg->header_max_count;
+	px->hdr_scratch = gw_xcalloc(px->hdr_cap, sizeof(*px->hdr_scratch));
 	return px;
+}
+
+void proxy_set_config(struct proxy *px, const struct gw_config *cfg)
+{
+	if (cfg->header_max_count > px->hdr_cap) {
+		/* Between callbacks nothing points into the scratch. */
+		free(px->hdr_scratch);
+		px->hdr_cap = cfg->header_max_count;
+		px->hdr_scratch =
+			gw_xcalloc(px->hdr_cap, sizeof(*px->hdr_scratch));
+	}
+	const struct gw_config *old = px->cfg;
+	px->cfg = config_ref(cfg);
+	config_unref(old);
 }
 
 /* A client connection on bev, which it owns from here on (plain, or TLS
@@ -662,12 +680,14 @@ static void conn_open(struct proxy *px, struct bufferevent *bev, bool tls,
 	const struct gw_config *cfg = px->cfg;
 	struct conn *c = gw_xcalloc(1, sizeof(*c));
 	c->px = px;
+	c->cfg = config_ref(cfg);
 	c->bev = bev;
 	c->tls = tls;
 	c->timer = evtimer_new(px->base, timer_cb, c);
 	if (!c->timer) {
 		/* Memory pressure: drop this client, keep the proxy. */
 		wire_free(c->bev);
+		config_unref(c->cfg);
 		free(c);
 		return;
 	}
@@ -756,7 +776,9 @@ void proxy_destroy(struct proxy *px)
 		c->refs = 0;
 		conn_close(c);
 	}
+	proxy_stats_unregister(px);
 	evbuffer_free(px->scratch);
 	free(px->hdr_scratch);
+	config_unref(px->cfg);
 	free(px);
 }

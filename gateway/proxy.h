@@ -18,13 +18,14 @@ struct routes;
 struct upstream_pool;
 struct sockaddr;
 struct proxy;
+struct stats;
 
 /* Called whenever the number of open client connections changes. */
 typedef void (*proxy_count_cb)(void *arg, unsigned count);
 
 struct proxy_params {
 	struct event_base *base;
-	const struct gw_config *cfg; /* must outlive the proxy */
+	const struct gw_config *cfg; /* a reference is taken (proxy_set_config) */
 	struct routes *routes;       /* must outlive the proxy */
 	struct routesync *rsync;     /* NULL without Redis; outlives proxy */
 	struct auth *auth;           /* NULL without Redis; outlives proxy */
@@ -57,6 +58,18 @@ void proxy_accept_tls(struct proxy *px, struct bufferevent *bev,
 void proxy_shutdown(struct proxy *px);
 
 void proxy_get_stats(const struct proxy *px, struct proxy_stats *out);
+
+/* Reload: connections accepted from now on use cfg (a reference is
+ * taken); open ones keep the snapshot they were accepted with. */
+void proxy_set_config(struct proxy *px, const struct gw_config *cfg);
+
+/* Register the proxy's series with s (docs/operations.md, "Metrics"):
+ * gateway_requests_total{project,code}, upstream latency histograms (all,
+ * and per project), exchanges in flight, tunnels, upstream connect
+ * failures and retries. Per exchange this costs a few increments and two
+ * histogram observations: the project's row is cached on its route. Once,
+ * before traffic; unregistered by proxy_destroy. */
+void proxy_stats_register(struct proxy *px, struct stats *s);
 
 /* Close everything at once and free; NULL is fine. */
 void proxy_destroy(struct proxy *px);

@@ -20,9 +20,11 @@
 #include "hostname.h"
 #include "http1.h"
 #include "proxy.h"
+#include "core/stats.h"
 
 struct bufferevent;
 struct event;
+struct route;
 struct tunnel;
 
 /* Why an exchange failed: the status the client gets and the log reason.
@@ -132,13 +134,18 @@ struct exchange {
 	int status;              /* status sent to the client (log) */
 	uint64_t bytes_out;      /* body bytes sent to the client (log) */
 	uint64_t t_start;        /* ms: first byte of the request head */
-	uint64_t t_up_start;     /* ms: upstream leg started */
-	uint64_t t_up_head;      /* ms: response head received */
+	uint64_t t_up_start;     /* us: upstream leg started */
+	uint64_t t_up_head;      /* us: response head received (0: none) */
+	struct proxy_project_stats *prow; /* the project's counters (from the
+					     route: no lookup per request) */
 };
 
 struct conn {
 	TAILQ_ENTRY(conn) link;   /* in proxy.conns */
 	struct proxy *px;
+	const struct gw_config *cfg; /* the snapshot current at accept, for
+					the connection's life (a reference:
+					a reload does not change it) */
 	struct bufferevent *bev;  /* client connection (owned until tunnel) */
 	struct event *timer;      /* head deadline / keep-alive idle */
 	struct event *up_timer;   /* response-head deadline (proxy_up.c);
@@ -163,9 +170,31 @@ struct conn {
 
 TAILQ_HEAD(conn_list, conn);
 
+/* One project's series (a keyed row, core/stats.h): what each exchange
+ * adds when it ends (conn_access_log). */
+struct proxy_project_stats {
+	uint64_t code[5];          /* exchanges by status class 1xx..5xx;
+				      a client gone before any answer is 4xx
+				      (as nginx's 499) */
+	struct stats_hist latency; /* upstream leg start -> response head, us */
+};
+
+/* The proxy's own counters and gauges. */
+struct proxy_counters {
+	struct stats_hist latency;  /* every project's upstream latency, us */
+	uint64_t in_flight;         /* gauge (refresh): exchanges in progress,
+				       held ones included */
+	uint64_t tunnels_open;      /* gauge (refresh) */
+	uint64_t tunnels;           /* upgrades switched to a tunnel */
+	uint64_t connect_refused;   /* upstream connects refused */
+	uint64_t connect_timeouts;  /* upstream connects timed out */
+	uint64_t connect_errors;    /* other upstream connect failures */
+	uint64_t retries;           /* stale pooled connections retried */
+};
+
 struct proxy {
 	struct event_base *base;
-	const struct gw_config *cfg;
+	const struct gw_config *cfg; /* for new connections (a reference) */
 	struct routes *routes;
 	struct routesync *rsync;  /* NULL without Redis */
 	struct auth *auth;        /* NULL without Redis */
@@ -178,9 +207,19 @@ struct proxy {
 	/* Where an outgoing head and body are composed before wire_send();
 	 * always empty between callbacks (one loop, one thread). */
 	struct evbuffer *scratch;
-	/* Parser output for one head at a time (header_max_count slots). */
+	/* Parser output for one head at a time: hdr_cap slots, the largest
+	 * header_max_count of any snapshot a connection may still use (it
+	 * only grows). */
 	struct http1_header *hdr_scratch;
+	unsigned hdr_cap;
 	struct proxy_stats stats;
+	struct proxy_counters ctr;   /* registered by proxy_stats_register */
+	struct stats_reg *reg;
+	struct stats_keyed *by_project; /* gateway_requests_total{project} */
+	/* Exchanges with no project (unknown host, bad request): the "_none"
+	 * row, or own_row before proxy_stats_register. */
+	struct proxy_project_stats *unrouted;
+	struct proxy_project_stats own_row;
 	/* Error-log lines for refusals any client can repeat at will (the
 	 * access log still has every one). */
 	struct gw_ratelimit refusal_rl;
@@ -197,6 +236,15 @@ void conn_relay_request(struct conn *c);
 void conn_access_log(struct conn *c);
 void conn_client_timeouts(struct conn *c, unsigned read_ms);
 void conn_arm_timer(struct conn *c, unsigned ms);
+
+/* proxy_stats.c */
+/* The counters of route r's project (cached on the route). */
+struct proxy_project_stats *proxy_project_row(struct proxy *px,
+					      struct route *r);
+/* An exchange ended (once, from conn_access_log): count it. */
+void proxy_count_exchange(struct conn *c);
+/* proxy_destroy: the registrations go (NULL-safe when never made). */
+void proxy_stats_unregister(struct proxy *px);
 
 /* proxy_route.c */
 /* Route, and authorize if private, a parsed head. 0: go on with

@@ -75,7 +75,7 @@ static bool is_acme_challenge(struct gw_str path)
  * keep the method and body. */
 static void https_redirect(struct conn *c)
 {
-	const struct gw_config *cfg = c->px->cfg;
+	const struct gw_config *cfg = c->cfg;
 	struct exchange *x = &c->x;
 	unsigned code = cfg->tls_redirect;
 	if (x->req.method != HTTP_GET && x->req.method != HTTP_HEAD)
@@ -122,7 +122,7 @@ static void add_encoded(struct evbuffer *b, const char *s, size_t n)
 static char *login_redirect(struct conn *c)
 {
 	const struct exchange *x = &c->x;
-	const char *login = c->px->cfg->auth_login_url;
+	const char *login = c->cfg->auth_login_url;
 	struct evbuffer *b = evbuffer_new();
 	if (!b)
 		return NULL;
@@ -161,7 +161,7 @@ static int auth_decide(struct conn *c, enum auth_result res)
 	case AUTH_ALLOW:
 		return 0;
 	case AUTH_NO_SESSION:
-		if (c->px->cfg->auth_login_url && is_navigation(&x->req) &&
+		if (c->cfg->auth_login_url && is_navigation(&x->req) &&
 		    (x->redirect = login_redirect(c))) {
 			conn_fail(c, PROXY_ERR_AUTH_LOGIN, NULL);
 			return -1;
@@ -277,9 +277,9 @@ void conn_go(struct conn *c)
 		hold_watch_close(c);
 		/* A person waiting on a blank tab gets a page that says
 		 * what is happening, and opens the app when it is ready. */
-		if (!x->wake_status && c->px->cfg->waking_page_after_ms &&
+		if (!x->wake_status && c->cfg->waking_page_after_ms &&
 		    is_navigation(&x->req))
-			conn_arm_timer(c, c->px->cfg->waking_page_after_ms);
+			conn_arm_timer(c, c->cfg->waking_page_after_ms);
 		return;
 	case ACT_FULL:
 		conn_fail(c, PROXY_ERR_HOLD_FULL, NULL);
@@ -304,7 +304,7 @@ static void auth_done(void *arg, enum auth_result res)
 int conn_route(struct conn *c)
 {
 	struct exchange *x = &c->x;
-	const struct gw_config *cfg = c->px->cfg;
+	const struct gw_config *cfg = c->cfg;
 	struct http1_head *req = &x->req;
 	const char *err = NULL;
 
@@ -361,6 +361,7 @@ int conn_route(struct conn *c)
 			  NULL);
 		return -1;
 	}
+	x->prow = proxy_project_row(c->px, r);
 	if (cfg->tls_redirect && !acme && !conn_is_https(c)) {
 		/* Before authorization and waking: over plain HTTP neither a
 		 * session cookie nor an app's time is spent. */

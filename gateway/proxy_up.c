@@ -56,7 +56,7 @@ void up_release(struct conn *c, bool reusable)
  * one keeps them: every worker's exchanges use the same). */
 static void up_setup(struct conn *c, struct bufferevent *up, bool fresh)
 {
-	const struct gw_config *cfg = c->px->cfg;
+	const struct gw_config *cfg = c->cfg;
 	bufferevent_setcb(up, up_read_cb, up_write_cb, up_event_cb, c);
 	if (!fresh)
 		return;
@@ -71,7 +71,7 @@ static void up_setup(struct conn *c, struct bufferevent *up, bool fresh)
 static void up_connected(struct conn *c)
 {
 	struct exchange *x = &c->x;
-	const struct gw_config *cfg = c->px->cfg;
+	const struct gw_config *cfg = c->cfg;
 	x->up_state = UP_WAIT_HEAD;
 
 	struct rewrite_req_opts o = {
@@ -120,7 +120,7 @@ static void up_connected(struct conn *c)
 static void up_open(struct conn *c, bool allow_pool)
 {
 	struct exchange *x = &c->x;
-	const struct gw_config *cfg = c->px->cfg;
+	const struct gw_config *cfg = c->cfg;
 	const char *err = NULL;
 
 	x->up_reused = false;
@@ -133,6 +133,7 @@ static void up_open(struct conn *c, bool allow_pool)
 	}
 	x->up = upstream_connect(c->px->pool, x->up_addr, &err);
 	if (!x->up) {
+		c->px->ctr.connect_errors++;
 		conn_fail(c, PROXY_ERR_UP_CONNECT, err);
 		return;
 	}
@@ -162,7 +163,7 @@ void up_request_sent(struct conn *c)
 {
 	if (c->x.up_state != UP_WAIT_HEAD || !c->up_timer)
 		return;
-	struct timeval tv = tv_ms(c->px->cfg->first_byte_timeout_ms);
+	struct timeval tv = tv_ms(c->cfg->first_byte_timeout_ms);
 	event_add(c->up_timer, &tv);
 }
 
@@ -170,7 +171,7 @@ static void req_body_init(struct conn *c)
 {
 	struct exchange *x = &c->x;
 	body_relay_init(&x->req_body, x->req.framing, x->req.content_length,
-			CHUNK_LINE_MAX, c->px->cfg->header_max_bytes);
+			CHUNK_LINE_MAX, c->cfg->header_max_bytes);
 	/* Request trailers never reach the app (as with nginx): fields
 	 * arriving after the body could smuggle what the head may not say
 	 * (Content-Length, Host, routing or X-Forwarded-* fields). */
@@ -180,7 +181,7 @@ static void req_body_init(struct conn *c)
 void up_start(struct conn *c)
 {
 	struct exchange *x = &c->x;
-	x->t_up_start = gw_now_ms();
+	x->t_up_start = gw_now_us();
 	if (!c->up_timer) {
 		c->up_timer = evtimer_new(c->px->base, up_timer_cb, c);
 		if (!c->up_timer) {
@@ -219,6 +220,7 @@ static bool up_retry(struct conn *c)
 	    evbuffer_get_length(bufferevent_get_input(x->up)) > 0)
 		return false;
 	x->up_retried = true;
+	c->px->ctr.retries++;
 	event_del(c->up_timer);
 	bufferevent_free(x->up);
 	x->up = NULL;
@@ -251,7 +253,7 @@ static void up_tunnel_done(void *arg, uint64_t bytes_in, uint64_t bytes_out)
 static void start_tunnel(struct conn *c)
 {
 	struct exchange *x = &c->x;
-	const struct gw_config *cfg = c->px->cfg;
+	const struct gw_config *cfg = c->cfg;
 	/* The access line is written when the switch happens: a tunnel may
 	 * live for hours. */
 	x->status = 101;
@@ -260,6 +262,7 @@ static void start_tunnel(struct conn *c)
 	x->up = NULL;
 	x->up_state = UP_DONE;
 	c->state = CONN_TUNNEL;
+	c->px->ctr.tunnels++;
 	c->tunnel = tunnel_start(client, up, cfg->tunnel_idle_timeout_ms,
 				 cfg->buffer_size, up_tunnel_done, c);
 }
@@ -286,7 +289,7 @@ static void relay_response(struct conn *c)
 		conn_exchange_done(c);
 		return;
 	}
-	if (evbuffer_get_length(out) >= c->px->cfg->buffer_size) {
+	if (evbuffer_get_length(out) >= c->cfg->buffer_size) {
 		x->up_paused = true;
 		bufferevent_disable(x->up, EV_READ);
 	}
@@ -301,7 +304,7 @@ static void relay_response(struct conn *c)
 static bool interim_response(struct conn *c, size_t head_len)
 {
 	struct exchange *x = &c->x;
-	const struct gw_config *cfg = c->px->cfg;
+	const struct gw_config *cfg = c->cfg;
 	x->interim_bytes += head_len;
 	if (x->interim_bytes > cfg->response_header_max_bytes) {
 		conn_fail(c, PROXY_ERR_UP_BAD_RESPONSE,
@@ -332,8 +335,8 @@ static bool interim_response(struct conn *c, size_t head_len)
 static int final_response_head(struct conn *c)
 {
 	struct exchange *x = &c->x;
-	const struct gw_config *cfg = c->px->cfg;
-	x->t_up_head = gw_now_ms();
+	const struct gw_config *cfg = c->cfg;
+	x->t_up_head = gw_now_us();
 	/* An HTTP/1.0 client cannot read chunked framing: it gets the raw
 	 * body, delimited by closing the connection. */
 	bool dechunk = x->req.minor == 0 && x->resp.framing == HTTP1_BODY_CHUNKED;
@@ -390,7 +393,7 @@ static int final_response_head(struct conn *c)
 static void read_response_head(struct conn *c)
 {
 	struct exchange *x = &c->x;
-	const struct gw_config *cfg = c->px->cfg;
+	const struct gw_config *cfg = c->cfg;
 	struct evbuffer *in = bufferevent_get_input(x->up);
 
 	while (x->up_state == UP_WAIT_HEAD && !x->up_paused) {
@@ -432,7 +435,7 @@ static void read_response_head(struct conn *c)
 			wire_send(c->bev, c->px->scratch);
 			x->resp = (struct http1_head){.status = st};
 			x->resp_started = true;
-			x->t_up_head = gw_now_ms();
+			x->t_up_head = gw_now_us();
 			event_del(c->up_timer);
 			start_tunnel(c);
 			return;
@@ -513,6 +516,7 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 	    x->req_body.moved == 0) {
 		/* An app believed warm was stopped elsewhere: nothing was
 		 * sent, so this request can wait for it to wake again. */
+		c->px->ctr.connect_refused++;
 		x->act_retried = true;
 		up_release(c, false);
 		if (x->act_counted) {
@@ -524,6 +528,12 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 		goto out;
 	}
 	if (x->up_state == UP_CONNECTING) {
+		if (what & BEV_EVENT_TIMEOUT)
+			c->px->ctr.connect_timeouts++;
+		else if (sockerr == ECONNREFUSED)
+			c->px->ctr.connect_refused++;
+		else
+			c->px->ctr.connect_errors++;
 		if (what & BEV_EVENT_TIMEOUT)
 			conn_fail(c, PROXY_ERR_UP_CONNECT_TIMEOUT,
 				  x->up_addr->text);

@@ -11,6 +11,8 @@
 
 #include "redis.h"
 #include "core/log.h"
+#include "core/resolve.h"
+#include "core/stats.h"
 #include "core/compat.h"
 
 #define BACKOFF_MIN_MS 100
@@ -19,6 +21,7 @@
 
 enum rstate {
 	R_DOWN = 0,   /* no connection; the retry timer is armed */
+	R_RESOLVING,  /* looking the name up (deadline: connect_timeout) */
 	R_CONNECTING, /* TCP connect in progress (deadline: connect_timeout) */
 	R_HANDSHAKE,  /* AUTH/SELECT/PING or SUBSCRIBE sent, not all answered */
 	R_UP,         /* the server answered: commands may be sent */
@@ -40,10 +43,56 @@ struct rcmd {
 };
 TAILQ_HEAD(rcmd_list, rcmd);
 
+/* ---- counters (core/stats.h) ---- */
+struct rconn_stats {
+	uint64_t up;           /* gauge: 1 while commands may be sent */
+	uint64_t commands;     /* the callers' commands sent */
+	uint64_t connect_errs; /* attempts that never came up: resolve,
+				  connect, handshake */
+	uint64_t lost;         /* connections that were up and went down:
+				  timeout, closed, heartbeat unanswered */
+	uint64_t reply_errs;   /* error replies to the callers' commands */
+};
+
+static void rconn_refresh(void *obj);
+
+#define RS(f) offsetof(struct rconn_stats, f)
+#define ERR_HELP                                                              \
+	"Connection attempts that failed (kind=connect: name lookup, connect "  \
+	"or handshake), connections lost (kind=lost), error replies "          \
+	"(kind=reply)."
+static const struct stats_metric rconn_metrics[] = {
+	{"gateway_redis_connection_up",
+	 "1 while the connection is up (handshake answered).", STATS_GAUGE,
+	 RS(up)},
+	{"gateway_redis_commands", "Commands sent on the connection.",
+	 STATS_COUNTER, RS(commands)},
+	{"gateway_redis_errors", ERR_HELP, STATS_COUNTER, RS(connect_errs),
+	 .label = "kind", .label_value = "connect"},
+	{"gateway_redis_errors", ERR_HELP, STATS_COUNTER, RS(lost),
+	 .label = "kind", .label_value = "lost"},
+	{"gateway_redis_errors", ERR_HELP, STATS_COUNTER, RS(reply_errs),
+	 .label = "kind", .label_value = "reply"},
+};
+#undef ERR_HELP
+#undef RS
+static const char *const rconn_labels[] = {"connection", NULL};
+static const struct stats_table rconn_table = {
+	.labels = rconn_labels,
+	.metrics = rconn_metrics,
+	.nmetrics = GW_ARRAY_LEN(rconn_metrics),
+	.refresh = rconn_refresh,
+};
+/* ---- end of counters ---- */
+
 struct rconn {
 	struct rconn_params p;
 	char *name, *password, *channel;
-	struct gw_addr addr;
+	struct gw_hostport hp;  /* as configured */
+	struct gw_addr addr;    /* where the current attempt connects */
+	struct resolve_req *resolving; /* R_RESOLVING: the lookup */
+	bool resolved_once;     /* a name's answer was logged */
+	bool closing;           /* rconn_destroy: not an outage */
 	redisAsyncContext *ac;
 	enum rstate state;
 	uint64_t deadline_ms;   /* connect or handshake deadline */
@@ -56,7 +105,16 @@ struct rconn {
 	struct event *retry;    /* reconnect after backoff */
 	struct rcmd_list pending;
 	unsigned handshake_left;
+	struct rconn_stats st;
+	struct stats_reg *reg;
 };
+
+static void rconn_refresh(void *obj)
+{
+	struct rconn *rc = gw_container_of((struct rconn_stats *)obj,
+					   struct rconn, st);
+	rc->st.up = rc->state == R_UP;
+}
 
 static void start_connect(struct rconn *rc);
 
@@ -91,8 +149,13 @@ static void set_up(struct rconn *rc)
 	rc->up_since_ms = rc->last_reply_ms = gw_now_ms();
 	rc->hb_sent_ms = 0;
 	rc->down_logged = false;
-	gw_log(GW_LOG_INFO, "redis", "%s: connected to %s%s", rc->name,
-	       rc->addr.text, rc->channel ? " (subscribed)" : "");
+	if (rc->hp.numeric)
+		gw_log(GW_LOG_INFO, "redis", "%s: connected to %s%s", rc->name,
+		       rc->addr.text, rc->channel ? " (subscribed)" : "");
+	else
+		gw_log(GW_LOG_INFO, "redis", "%s: connected to %s (%s)%s",
+		       rc->name, rc->hp.text, rc->addr.text,
+		       rc->channel ? " (subscribed)" : "");
 	arm_tick(rc);
 	if (rc->p.on_state)
 		rc->p.on_state(rc->p.arg, true);
@@ -107,7 +170,17 @@ static void go_down(struct rconn *rc, const char *why)
 		return;
 	bool was_up = rc->state == R_UP;
 	uint64_t now = gw_now_ms();
+	if (rc->state == R_RESOLVING) {
+		resolve_cancel(rc->resolving);
+		rc->resolving = NULL;
+	}
 	rc->state = R_DOWN;
+	if (!rc->closing) {
+		if (was_up)
+			rc->st.lost++;
+		else
+			rc->st.connect_errs++;
+	}
 	rc->hb_sent_ms = 0;
 	/* Only a connection that stayed up a while earns a quick retry; one
 	 * that dies right after connecting keeps backing off. */
@@ -118,7 +191,7 @@ static void go_down(struct rconn *rc, const char *why)
 		rc->backoff_ms = BACKOFF_MIN_MS;
 	if (!rc->down_logged) {
 		gw_log(GW_LOG_WARN, "redis", "%s: %s unreachable: %s; retrying with backoff",
-		       rc->name, rc->addr.text, why);
+		       rc->name, rc->hp.text, why);
 		rc->down_logged = true;
 	}
 	redisAsyncContext *ac = rc->ac;
@@ -179,6 +252,8 @@ static void reply_cb(redisAsyncContext *ac, void *r, void *priv)
 			arm_tick(rc);
 		return;
 	}
+	if (rc && reply && reply->type == REDIS_REPLY_ERROR)
+		rc->st.reply_errs++;
 	/* rc is not touched after cb: the tick, still on its short period,
 	 * moves to the heartbeat period once nothing is outstanding. */
 	if (cb)
@@ -202,6 +277,8 @@ static struct rcmd *send_argv(struct rconn *rc, rcmd_cb cb, void *arg,
 	}
 	bool was_idle = TAILQ_EMPTY(&rc->pending);
 	TAILQ_INSERT_TAIL(&rc->pending, c, link);
+	if (kind == RCMD_USER)
+		rc->st.commands++;
 	if (was_idle)
 		arm(rc->tick, TICK_MS); /* the heartbeat wait may be far off */
 	return c;
@@ -295,7 +372,8 @@ static void disconnect_cb(const redisAsyncContext *ac, int status)
 	go_down(rc, ac->errstr[0] ? ac->errstr : "connection closed");
 }
 
-static void start_connect(struct rconn *rc)
+/* The TCP connect to rc->addr (numeric). */
+static void connect_addr(struct rconn *rc)
 {
 	char ip[64];
 	gw_addr_ip(&rc->addr, ip, sizeof(ip));
@@ -303,7 +381,6 @@ static void start_connect(struct rconn *rc)
 			   ? ntohs(((struct sockaddr_in6 *)&rc->addr.ss)->sin6_port)
 			   : ntohs(((struct sockaddr_in *)&rc->addr.ss)->sin_port);
 	rc->state = R_CONNECTING;
-	rc->deadline_ms = gw_now_ms() + rc->p.connect_timeout_ms;
 	redisAsyncContext *ac = redisAsyncConnect(ip, port);
 	if (!ac || ac->err) {
 		const char *why = ac ? ac->errstr : "out of memory";
@@ -322,6 +399,47 @@ static void start_connect(struct rconn *rc)
 	arm(rc->tick, TICK_MS);
 }
 
+static void resolved_cb(void *arg, const struct gw_addr *addr,
+			const char *err)
+{
+	struct rconn *rc = arg;
+	rc->resolving = NULL;
+	if (rc->state != R_RESOLVING)
+		return;
+	if (!addr) {
+		char why[300];
+		snprintf(why, sizeof(why), "cannot resolve %s: %s", rc->hp.host,
+			 err);
+		go_down(rc, why);
+		return;
+	}
+	if (!rc->resolved_once || !gw_addr_eq(addr, &rc->addr))
+		gw_log(GW_LOG_INFO, "redis", "%s: %s resolved to %s", rc->name,
+		       rc->hp.host, addr->text);
+	rc->resolved_once = true;
+	rc->addr = *addr;
+	connect_addr(rc);
+}
+
+/* One attempt: resolve the name again (a Service may have moved), then
+ * connect; both within connect_timeout. */
+static void start_connect(struct rconn *rc)
+{
+	rc->deadline_ms = gw_now_ms() + rc->p.connect_timeout_ms;
+	if (rc->hp.numeric) {
+		rc->addr = rc->hp.addr;
+		connect_addr(rc);
+		return;
+	}
+	rc->state = R_RESOLVING;
+	arm(rc->tick, TICK_MS);
+	/* May answer before it returns (/etc/hosts): resolved_cb then ran. */
+	struct resolve_req *q = resolve_start(rc->p.resolver, rc->hp.host,
+					      rc->hp.port, resolved_cb, rc);
+	if (rc->state == R_RESOLVING)
+		rc->resolving = q;
+}
+
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -337,10 +455,11 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct rconn *rc = arg;
 	uint64_t now = gw_now_ms();
-	if ((rc->state == R_CONNECTING || rc->state == R_HANDSHAKE) &&
-	    now >= rc->deadline_ms) {
-		go_down(rc, rc->state == R_CONNECTING ? "connect timed out"
-						       : "no answer to the handshake");
+	if (rc->state != R_UP && now >= rc->deadline_ms) {
+		go_down(rc, rc->state == R_RESOLVING ? "name lookup timed out"
+			    : rc->state == R_CONNECTING
+				    ? "connect timed out"
+				    : "no answer to the handshake");
 		return;
 	}
 	struct rcmd *oldest = TAILQ_FIRST(&rc->pending);
@@ -377,11 +496,11 @@ struct rconn *rconn_create(const struct rconn_params *p)
 	rc->name = gw_xstrdup(p->name ? p->name : "redis");
 	rc->password = p->password ? gw_xstrdup(p->password) : NULL;
 	rc->channel = p->channel ? gw_xstrdup(p->channel) : NULL;
-	rc->addr = *p->addr;
+	rc->hp = *p->addr;
 	rc->p.name = rc->name;
 	rc->p.password = NULL; /* only the copy above */
 	rc->p.channel = rc->channel;
-	rc->p.addr = &rc->addr;
+	rc->p.addr = &rc->hp;
 	if (rc->p.reconnect_max_ms < BACKOFF_MIN_MS)
 		rc->p.reconnect_max_ms = BACKOFF_MIN_MS;
 	if (rc->p.ping_interval_ms == 0)
@@ -447,6 +566,12 @@ void rcmd_cancel(struct rcmd *cmd)
 		cmd->cb = NULL;
 }
 
+void rconn_stats_register(struct rconn *rc, struct stats *s)
+{
+	rc->reg = stats_register(s, &rconn_table, &rc->st,
+				 (const char *const[]){rc->name});
+}
+
 void rconn_destroy(struct rconn *rc)
 {
 	if (!rc)
@@ -454,7 +579,9 @@ void rconn_destroy(struct rconn *rc)
 	rc->p.on_state = NULL;
 	rc->p.on_message = NULL;
 	rc->down_logged = true; /* no "unreachable" line for our own close */
+	rc->closing = true;
 	go_down(rc, "closing");
+	stats_unregister(rc->reg);
 	event_free(rc->tick);
 	event_free(rc->retry);
 	/* rcmds still held by a deferred hiredis free point nowhere now. */

@@ -11,6 +11,11 @@
  * connection has stayed up for reconnect_max (at least 1 s). One log line
  * per change of state, never one per attempt.
  *
+ * The address may be a DNS name (a Kubernetes Service): it is resolved,
+ * without blocking (core/resolve.h), before every connect attempt, so a
+ * Service whose ClusterIP changes is followed at the next reconnect. The
+ * resolution counts against connect_timeout like the TCP connect.
+ *
  * hiredis 0.14 has no command timeout, so this module keeps one: replies
  * come back in order, so when the oldest outstanding command is older than
  * command_timeout the connection is declared dead, every outstanding
@@ -35,13 +40,18 @@
 #include "core/addr.h"
 
 struct event_base;
+struct gw_hostport;
 struct redisReply;
+struct resolver;
+struct stats;
 struct rconn;
 struct rcmd;
 
 struct rconn_params {
 	struct event_base *base;
-	const struct gw_addr *addr;
+	const struct gw_hostport *addr; /* copied */
+	struct resolver *resolver; /* needed when addr is a name; outlives
+				      the rconn */
 	const char *password;     /* NULL: no AUTH */
 	unsigned db;
 	unsigned connect_timeout_ms;
@@ -86,6 +96,11 @@ void rconn_flush(struct rconn *rc);
 /* The callback will not be called; the handle is freed when the reply
  * (or the failure) arrives. */
 void rcmd_cancel(struct rcmd *cmd);
+
+/* Register the connection's counters and its state gauge, labelled
+ * connection="<name>": gateway_redis_connection_up, _commands_total,
+ * _errors_total{kind=connect|lost|reply}. Unregistered by rconn_destroy. */
+void rconn_stats_register(struct rconn *rc, struct stats *s);
 
 /* Close and free. Outstanding callbacks are called with NULL first. */
 void rconn_destroy(struct rconn *rc);

@@ -115,11 +115,9 @@ void route_free(struct route *r)
 	free(r);
 }
 
-struct routes *routes_create_static(const struct config_route *cr, size_t n)
+static void layer_fill(struct layer *l, const struct config_route *cr,
+		       size_t n)
 {
-	struct routes *rt = gw_xcalloc(1, sizeof(*rt));
-	layer_init(&rt->fixed);
-	layer_init(&rt->dynamic);
 	for (size_t i = 0; i < n; i++) {
 		struct route *r = route_new(cr[i].host);
 		r->addrs = gw_xcalloc(cr[i].naddrs, sizeof(struct gw_addr));
@@ -128,9 +126,25 @@ struct routes *routes_create_static(const struct config_route *cr, size_t n)
 		r->naddrs = cr[i].naddrs;
 		if (cr[i].exec_command)
 			r->exec_command = gw_xstrdup(cr[i].exec_command);
-		layer_put(&rt->fixed, r);
+		layer_put(l, r);
 	}
+}
+
+struct routes *routes_create_static(const struct config_route *cr, size_t n)
+{
+	struct routes *rt = gw_xcalloc(1, sizeof(*rt));
+	layer_init(&rt->fixed);
+	layer_init(&rt->dynamic);
+	layer_fill(&rt->fixed, cr, n);
 	return rt;
+}
+
+void routes_replace_static(struct routes *rt, const struct config_route *cr,
+			   size_t n)
+{
+	layer_free(&rt->fixed);
+	layer_init(&rt->fixed);
+	layer_fill(&rt->fixed, cr, n);
 }
 
 struct route *routes_lookup(struct routes *rt, const char *host)

@@ -36,6 +36,9 @@ struct route {
 	unsigned max_replicas;   /* Kubernetes: cap on scale-ups; 0 = default */
 	char *exec_command;      /* [exec] app started on demand, or NULL */
 	uint64_t gen;            /* resync generation that last saw it */
+	void *stats_row;         /* the proxy's counters for project, cached
+				    by proxy_stats.c (owned by the stats
+				    registry, not the route) */
 	struct route *next;      /* hash chain */
 };
 
@@ -44,6 +47,12 @@ struct routes;
 /* Build a table holding the config routes (copied), public, no dynamic
  * layer yet. Never NULL (aborts on OOM). */
 struct routes *routes_create_static(const struct config_route *r, size_t n);
+
+/* Reload: the config routes become r (copied); the dynamic layer is not
+ * touched. Routes of the old static layer are freed (see above: nobody
+ * keeps one past a callback). */
+void routes_replace_static(struct routes *rt, const struct config_route *r,
+			   size_t n);
 
 /* Look up a normalised host (as hostname_normalize writes it): dynamic
  * layer first, then static. NULL when no app has this host. */

@@ -13,6 +13,7 @@
 #include "core/dnsname.h"
 #include "routesync.h"
 #include "core/log.h"
+#include "core/stats.h"
 #include "core/str.h"
 #include "core/compat.h"
 
@@ -23,8 +24,40 @@
 _Static_assert(ROUTESPEC_PROJECT_MAX < ROUTE_PROJECT_MAX,
 	       "a valid project id fits struct route");
 
+/* ---- counters (core/stats.h) ---- */
+struct routesync_stats {
+	uint64_t routes;   /* gauge: routes mirrored from Redis now */
+	uint64_t in_sync;  /* gauge: 1 while the table is authoritative */
+	uint64_t resyncs;  /* full resyncs completed */
+	uint64_t refused;  /* routes refused (bad fields), resyncs and events */
+};
+
+static void routesync_refresh(void *obj);
+
+static const struct stats_metric routesync_metrics[] = {
+	{"gateway_routes_redis", "Routes mirrored from Redis now.",
+	 STATS_GAUGE, offsetof(struct routesync_stats, routes)},
+	{"gateway_routes_in_sync",
+	 "1 while the route table is a complete, current copy of Redis's.",
+	 STATS_GAUGE, offsetof(struct routesync_stats, in_sync)},
+	{"gateway_routes_resyncs", "Full route resyncs from Redis completed.",
+	 STATS_COUNTER, offsetof(struct routesync_stats, resyncs)},
+	{"gateway_routes_refused",
+	 "Routes in Redis refused (a field the gateway must not act on).",
+	 STATS_COUNTER, offsetof(struct routesync_stats, refused)},
+};
+static const struct stats_table routesync_table = {
+	.metrics = routesync_metrics,
+	.nmetrics = GW_ARRAY_LEN(routesync_metrics),
+	.refresh = routesync_refresh,
+};
+/* ---- end of counters ---- */
+
 struct routesync {
-	struct routesync_params p;
+	struct routesync_params p;   /* p.cfg is NULL after create */
+	unsigned retry_ms;    /* [redis] reconnect_max: resync retry pause */
+	struct routesync_stats st;
+	struct stats_reg *reg;
 	struct rconn *cmd, *sub;
 	struct event *retry;  /* re-runs a resync Redis could not answer */
 	struct gw_ratelimit rl; /* warnings about what Redis holds or sends */
@@ -233,7 +266,7 @@ static void schedule_retry(struct routesync *rs)
 {
 	if (event_pending(rs->retry, EV_TIMEOUT, NULL))
 		return;
-	unsigned ms = rs->p.cfg->redis_reconnect_max_ms;
+	unsigned ms = rs->retry_ms;
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 	event_add(rs->retry, &tv);
 }
@@ -251,6 +284,7 @@ static void resync_step_done(struct routesync *rs)
 	if (!rconn_up(rs->sub))
 		return;
 	size_t dropped = routes_sync_end(rs->p.routes);
+	rs->st.resyncs++;
 	set_authoritative(rs, true);
 	gw_log(GW_LOG_INFO, "routes",
 	       "in sync with Redis: %zu route(s), %zu dropped, %zu refused",
@@ -263,6 +297,7 @@ static void refuse(struct routesync *rs, const struct fetch *f,
 		   const char *why)
 {
 	rs_warn(rs, "route %s refused, not served: %s", f->host, why);
+	rs->st.refused++;
 	routes_remove(rs->p.routes, f->host);
 	if (f->epoch)
 		rs->refused++;
@@ -352,7 +387,7 @@ static void members_cb(void *arg, redisReply *r)
 		rs_warn(rs, "SMEMBERS " ROUTES_SET ": %s; last known routes kept, "
 			    "retrying in %u ms",
 			r->type == REDIS_REPLY_ERROR ? r->str : "not a set",
-			rs->p.cfg->redis_reconnect_max_ms);
+			rs->retry_ms);
 		schedule_retry(rs);
 		return;
 	}
@@ -459,9 +494,12 @@ struct routesync *routesync_create(const struct routesync_params *p)
 	if (!rs->retry)
 		gw_oom(0);
 	const struct gw_config *cfg = p->cfg;
+	rs->retry_ms = cfg->redis_reconnect_max_ms;
+	rs->p.cfg = NULL; /* restart-only keys: copied, the snapshot not kept */
 	struct rconn_params rp = {
 		.base = p->base,
 		.addr = cfg->redis_addr,
+		.resolver = p->resolver,
 		.password = cfg->redis_password,
 		.db = cfg->redis_db,
 		.connect_timeout_ms = cfg->redis_connect_timeout_ms,
@@ -490,10 +528,26 @@ struct rconn *routesync_conn(struct routesync *rs)
 	return rs->cmd;
 }
 
+static void routesync_refresh(void *obj)
+{
+	struct routesync *rs = gw_container_of((struct routesync_stats *)obj,
+					       struct routesync, st);
+	rs->st.routes = routes_dynamic_count(rs->p.routes);
+	rs->st.in_sync = rs->authoritative;
+}
+
+void routesync_stats_register(struct routesync *rs, struct stats *s)
+{
+	rs->reg = stats_register(s, &routesync_table, &rs->st, NULL);
+	rconn_stats_register(rs->cmd, s);
+	rconn_stats_register(rs->sub, s);
+}
+
 void routesync_destroy(struct routesync *rs)
 {
 	if (!rs)
 		return;
+	stats_unregister(rs->reg);
 	rconn_destroy(rs->sub);
 	rconn_destroy(rs->cmd);
 	event_free(rs->retry);

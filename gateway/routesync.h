@@ -30,11 +30,15 @@ struct event_base;
 struct gw_config;
 struct routes;
 struct rconn;
+struct resolver;
+struct stats;
 struct routesync;
 
 struct routesync_params {
 	struct event_base *base;
-	const struct gw_config *cfg; /* redis_addr must be set */
+	const struct gw_config *cfg; /* redis_addr must be set; read during
+					routesync_create only */
+	struct resolver *resolver;   /* for a redis_addr that is a name */
 	struct routes *routes;       /* updated in place; not owned */
 	/* Other events ("session <sid>", "members <project>"): kind and
 	 * name, NUL-terminated, valid during the call. Returns false for an
@@ -53,6 +57,11 @@ bool routesync_authoritative(const struct routesync *rs);
 
 /* The command connection, for other readers (authorization). */
 struct rconn *routesync_conn(struct routesync *rs);
+
+/* Register both connections' counters (redis.h) and the table's:
+ * gateway_routes_redis (routes mirrored), gateway_routes_in_sync,
+ * gateway_routes_resyncs_total, gateway_routes_refused_total. */
+void routesync_stats_register(struct routesync *rs, struct stats *s);
 
 void routesync_destroy(struct routesync *rs);
 

@@ -9,6 +9,12 @@
  * worker_timeout, and never blocks the loop. Replies to a finished gather
  * are recognised by their id and dropped.
  *
+ * Reload (SIGHUP): the configuration is built here first; with an error
+ * nothing is signalled. Otherwise every running worker gets SIGHUP,
+ * reloads on its own and answers RELOADED; READY=1 follows the last
+ * answer (or RELOAD_WAIT_MS). A worker that dies meanwhile is not waited
+ * for; one forked later starts from the new configuration.
+ *
  * Fork: the child first undoes the parent's loop (event_reinit, then frees
  * every supervisor object, which closes the admin socket and the other
  * workers' channels in the child only), resets the signals and drops
@@ -38,6 +44,10 @@
 #define SUP_MAX_WORKERS 64
 #define START_FAIL_MS 2000  /* exit this soon after start: give up */
 #define RESPAWN_MIN_MS 1000 /* at most one restart per worker per second */
+/* How long READY=1 waits for the workers' RELOADED answers. Not a config
+ * key: it cuts no reload short, it only bounds how long systemd sees the
+ * service "reloading" when a worker is wedged. */
+#define RELOAD_WAIT_MS 30000
 
 struct supervisor;
 
@@ -50,6 +60,7 @@ struct sup_worker {
 	struct admin_facts facts; /* last FACTS */
 	bool have_facts;
 	struct event *respawn;    /* delayed restart */
+	bool reload_wait;         /* signalled, its RELOADED not in yet */
 };
 
 struct sup_gather {
@@ -96,7 +107,10 @@ static const struct stats_table sup_table = {
 
 struct supervisor {
 	struct event_base *base;
-	const struct gw_config *cfg;
+	const struct gw_config *cfg;  /* the start's: the admin listener's */
+	const struct gw_config *cur;  /* what a worker forked now gets (a
+					 reference; reloads replace it) */
+	const struct config_source *src;
 	unsigned n;
 	supervisor_child_fn child;
 	void *child_arg;          /* handed to every child (not owned) */
@@ -111,12 +125,16 @@ struct supervisor {
 	struct procstats *proc;
 	struct stats_admit *admit; /* projects with their own series */
 	struct admin *admin;
+	unsigned reload_pending;  /* workers with reload_wait set */
+	unsigned reload_refused;  /* of this reload: answered "refused" */
+	struct event *reload_timer; /* RELOAD_WAIT_MS */
 	LIST_HEAD(, sup_gather) gathers;
 	uint32_t next_id;
 	struct gw_ratelimit rl;
 };
 
 static void spawn(struct supervisor *s, struct sup_worker *w);
+static void reload_settle(struct sup_worker *w, bool ok);
 
 /* ---- readiness ------------------------------------------------------------------ */
 
@@ -273,6 +291,11 @@ static void worker_msg(void *arg, enum chan_type type,
 		check_started(s);
 		return;
 	}
+	if (type == CHAN_RELOADED) {
+		if (len == 1)
+			reload_settle(w, p[0] == 1);
+		return;
+	}
 	if (type != CHAN_SNAP || len < 4)
 		return;
 	uint32_t id;
@@ -293,10 +316,91 @@ static void worker_msg(void *arg, enum chan_type type,
 	gather_settle(g, w->index);
 }
 
+/* ---- reload --------------------------------------------------------------------- */
+
+/* Every signalled worker answered (or the wait ended): READY=1. */
+static void reload_done(struct supervisor *s, unsigned silent)
+{
+	event_del(s->reload_timer);
+	for (unsigned i = 0; i < s->n; i++)
+		s->w[i].reload_wait = false;
+	s->reload_pending = 0;
+	if (silent)
+		gw_log(GW_LOG_WARN, "main", "reload: %u worker(s) did not answer "
+		       "within %ums", silent, RELOAD_WAIT_MS);
+	notify_ready("%u workers; %s", s->n,
+		     s->reload_refused ? "reload refused by a worker (see log)"
+		     : silent	       ? "reload not confirmed by every worker"
+				       : "reloaded");
+}
+
+static void reload_settle(struct sup_worker *w, bool ok)
+{
+	struct supervisor *s = w->sup;
+	if (!w->reload_wait)
+		return;
+	w->reload_wait = false;
+	s->reload_refused += !ok;
+	if (--s->reload_pending == 0)
+		reload_done(s, 0);
+}
+
+static void reload_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct supervisor *s = arg;
+	reload_done(s, s->reload_pending);
+}
+
+/* SIGHUP: checked here first, so that a configuration with errors reaches
+ * no worker; each worker then builds and applies it itself
+ * (worker_reload) and answers RELOADED; READY=1 follows the last answer.
+ * A worker forked later starts from it. */
+static void sup_reload(struct supervisor *s)
+{
+	if (s->stopping) {
+		gw_log(GW_LOG_WARN, "main", "SIGHUP while stopping: ignored");
+		return;
+	}
+	notify_reloading();
+	char err[1024] = "";
+	struct gw_config *next = s->src->load(s->src, NULL, err, sizeof(err));
+	if (!next) {
+		gw_log(GW_LOG_ERROR, "main", "reload: %s; keeping the running "
+		       "configuration", err);
+		notify_ready("reload failed; running the previous "
+			     "configuration");
+		return;
+	}
+	char changed[512];
+	if (config_keep_restart_only(next, s->cur, changed, sizeof(changed)))
+		gw_log(GW_LOG_WARN, "main", "reload: %s changed: restart to "
+		       "apply (running values kept)", changed);
+	config_unref(s->cur);
+	s->cur = next;
+	gw_log_threshold = next->log_level;
+	/* A reload during a reload: the wait starts again for everyone. */
+	s->reload_pending = 0;
+	s->reload_refused = 0;
+	for (unsigned i = 0; i < s->n; i++) {
+		struct sup_worker *w = &s->w[i];
+		w->reload_wait = w->pid && w->chan && kill(w->pid, SIGHUP) == 0;
+		s->reload_pending += w->reload_wait;
+	}
+	gw_log(GW_LOG_INFO, "main", "SIGHUP: forwarded to %u workers",
+	       s->reload_pending);
+	if (s->reload_pending == 0) {
+		reload_done(s, 0);
+		return;
+	}
+	struct timeval tv = {RELOAD_WAIT_MS / 1000, 0};
+	event_add(s->reload_timer, &tv);
+}
+
 static void worker_lost(struct sup_worker *w)
 {
 	struct supervisor *s = w->sup;
 	w->have_facts = false;
+	reload_settle(w, true); /* gone: nothing to wait for */
 	struct sup_gather *g, *next;
 	for (g = LIST_FIRST(&s->gathers); g; g = next) {
 		next = LIST_NEXT(g, link);
@@ -398,17 +502,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	if (sig == SIGHUP) {
-		/* Workers reload what they own (certificates; phase B: the
-		 * configuration, acknowledged on the control channel before
-		 * READY=1). Until a worker handles SIGHUP it ignores it. */
-		notify_reloading();
-		unsigned sent = 0;
-		for (unsigned i = 0; i < s->n; i++)
-			if (s->w[i].pid && kill(s->w[i].pid, SIGHUP) == 0)
-				sent++;
-		gw_log(GW_LOG_INFO, "main", "SIGHUP: forwarded to %u workers",
-		       sent);
-		notify_ready("%u workers; reload signalled", s->n);
+		sup_reload(s);
 		return;
 	}
 	gw_log(GW_LOG_INFO, "main", "%s: stopping %u workers",
@@ -429,7 +523,7 @@ static void sup_free(struct supervisor *s)
 			event_free(s->w[i].respawn);
 	}
 	struct event *sigs[] = {s->sig_term, s->sig_int, s->sig_hup,
-				s->sig_chld};
+				s->sig_chld, s->reload_timer};
 	/* Freeing a signal event restores the default action: a stop
 	 * signal arriving while we are already stopping must not kill us
 	 * with a signal status (a forked child sets its own after this). */
@@ -445,6 +539,7 @@ static void sup_free(struct supervisor *s)
 	stats_admit_destroy(s->admit);
 	if (s->base)
 		event_base_free(s->base);
+	config_unref(s->cur);
 	free(s);
 }
 
@@ -460,7 +555,8 @@ static void spawn(struct supervisor *s, struct sup_worker *w)
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(sv[0]);
-		const struct gw_config *cfg = s->cfg;
+		/* Ours from here: sup_free drops the supervisor's. */
+		const struct gw_config *cfg = config_ref(s->cur);
 		supervisor_child_fn child = s->child;
 		void *child_arg = s->child_arg;
 		unsigned index = w->index;
@@ -498,12 +594,15 @@ static void spawn(struct supervisor *s, struct sup_worker *w)
 }
 
 int supervisor_run(const struct gw_config *cfg, unsigned n,
-		   supervisor_child_fn child, void *child_arg)
+		   const struct config_source *src, supervisor_child_fn child,
+		   void *child_arg)
 {
 	if (n > SUP_MAX_WORKERS)
 		n = SUP_MAX_WORKERS;
 	struct supervisor *s = gw_xcalloc(1, sizeof(*s));
 	s->cfg = cfg;
+	s->cur = config_ref(cfg);
+	s->src = src;
 	s->n = n;
 	s->child = child;
 	s->child_arg = child_arg;
@@ -527,7 +626,9 @@ int supervisor_run(const struct gw_config *cfg, unsigned n,
 		if (!s->w[i].respawn)
 			gw_oom(sizeof(void *));
 	}
-	if (!s->sig_term || !s->sig_int || !s->sig_hup || !s->sig_chld) {
+	s->reload_timer = evtimer_new(s->base, reload_timeout_cb, s);
+	if (!s->sig_term || !s->sig_int || !s->sig_hup || !s->sig_chld ||
+	    !s->reload_timer) {
 		gw_log(GW_LOG_ERROR, "main", "cannot set up signal handling");
 		sup_free(s);
 		return 1;

@@ -11,6 +11,7 @@
 #ifndef GW_SUPERVISOR_H
 #define GW_SUPERVISOR_H
 
+struct config_source;
 struct gw_config;
 
 /* Runs in a freshly forked child: the worker's whole life. index is
@@ -23,8 +24,11 @@ typedef int (*supervisor_child_fn)(const struct gw_config *cfg,
 /* Run n workers until they have all exited after a stop signal, or one
  * failed at start. child_arg (not owned) is passed to every child: state
  * made before the fork that all workers share, such as the TLS ticket
- * seed. Returns the process exit status. */
+ * seed. src (not owned): how SIGHUP builds the configuration again; it is
+ * checked here before any worker is signalled. Returns the process exit
+ * status. */
 int supervisor_run(const struct gw_config *cfg, unsigned n,
-		   supervisor_child_fn child, void *child_arg);
+		   const struct config_source *src, supervisor_child_fn child,
+		   void *child_arg);
 
 #endif

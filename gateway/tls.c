@@ -27,6 +27,7 @@
 #include "tls_int.h"
 #include "core/addr.h"
 #include "core/log.h"
+#include "core/stats.h"
 #include "core/compat.h"
 
 /* One handshake in progress. */
@@ -52,6 +53,7 @@ struct tls {
 	struct event *timer;          /* fires at the oldest one's deadline */
 	struct gw_ratelimit rl;       /* handshake failure lines */
 	struct tls_stats stats;
+	struct stats_reg *reg;        /* NULL until tls_stats_register */
 	tls_ready_cb ready_cb;
 	tls_count_cb count_cb;
 	void *arg;
@@ -324,7 +326,7 @@ struct tls *tls_create(const struct tls_params *p, char *err, size_t errlen)
 		goto fail;
 	}
 	t->stats.certs = tls_certs_count(t->certs);
-	gw_log(GW_LOG_INFO, "tls", "%u certificate(s) from %s%s", t->stats.certs,
+	gw_log(GW_LOG_INFO, "tls", "%u certificate(s) from %s%s", (unsigned)t->stats.certs,
 	       p->cfg->tls_cert_dir,
 	       errors ? " (some failed to load: see above)" : "");
 	return t;
@@ -341,7 +343,7 @@ int tls_reload(struct tls *t, const struct gw_config *cfg)
 	if (tls_tickets_setup(&tk, cfg, t->seed.bytes, err, sizeof(err)) != 0) {
 		t->stats.reload_failed++;
 		gw_log(GW_LOG_WARN, "tls", "reload: %s; keeping the %u "
-		       "certificate(s) loaded before", err, t->stats.certs);
+		       "certificate(s) loaded before", err, (unsigned)t->stats.certs);
 		return -1;
 	}
 	struct tls_certs *n = tls_certs_load(cfg, t, t->certs, &errors, err,
@@ -351,7 +353,7 @@ int tls_reload(struct tls *t, const struct gw_config *cfg)
 		OPENSSL_cleanse(&tk, sizeof(tk));
 		t->stats.reload_failed++;
 		gw_log(GW_LOG_WARN, "tls", "reload: %s; keeping the %u "
-		       "certificate(s) loaded before", err, t->stats.certs);
+		       "certificate(s) loaded before", err, (unsigned)t->stats.certs);
 		return -1;
 	}
 	/* Handshakes in progress and open connections hold references to
@@ -364,7 +366,7 @@ int tls_reload(struct tls *t, const struct gw_config *cfg)
 	t->stats.reloads++;
 	t->stats.certs = tls_certs_count(n);
 	gw_log(GW_LOG_INFO, "tls", "reloaded %u certificate(s) from %s%s",
-	       t->stats.certs, cfg->tls_cert_dir,
+	       (unsigned)t->stats.certs, cfg->tls_cert_dir,
 	       errors ? " (some failed to load: see above)" : "");
 	return 0;
 }
@@ -381,6 +383,51 @@ void tls_shutdown(struct tls *t)
 void tls_get_stats(const struct tls *t, struct tls_stats *out)
 {
 	*out = t->stats;
+}
+
+#define TS(f) offsetof(struct tls_stats, f)
+#define FAIL_HELP                                                             \
+	"TLS handshakes that did not complete, by reason: timeout "            \
+	"(handshake_timeout), evicted (max_handshakes), other (protocol "      \
+	"errors, refused versions or names, closes)."
+static const struct stats_metric tls_metrics[] = {
+	{"gateway_tls_handshakes", "TLS handshakes completed.", STATS_COUNTER,
+	 TS(handshakes)},
+	{"gateway_tls_resumed_handshakes",
+	 "TLS handshakes completed by resuming a session.", STATS_COUNTER,
+	 TS(resumed)},
+	{"gateway_tls_handshake_failures", FAIL_HELP, STATS_COUNTER, TS(failed),
+	 .label = "reason", .label_value = "any"},
+	{"gateway_tls_handshake_failures", FAIL_HELP, STATS_COUNTER,
+	 TS(timeouts), .label = "reason", .label_value = "timeout"},
+	{"gateway_tls_handshake_failures", FAIL_HELP, STATS_COUNTER,
+	 TS(evicted), .label = "reason", .label_value = "evicted"},
+	{"gateway_tls_unknown_names",
+	 "TLS clients whose SNI name matched no certificate (no default_cert).",
+	 STATS_COUNTER, TS(unknown_name)},
+	{"gateway_tls_handshakes_in_progress", "TLS handshakes in progress now.",
+	 STATS_GAUGE, TS(pending)},
+	{"gateway_tls_certificates", "Certificate/key pairs loaded now.",
+	 STATS_GAUGE, TS(certs)},
+	{"gateway_tls_certificate_errors",
+	 "Certificate/key pairs that failed to load (start and reloads).",
+	 STATS_COUNTER, TS(cert_errors)},
+	{"gateway_tls_reloads", "Certificate reloads that installed a new set.",
+	 STATS_COUNTER, TS(reloads)},
+	{"gateway_tls_reload_failures",
+	 "Certificate reloads refused (the old set kept whole).",
+	 STATS_COUNTER, TS(reload_failed)},
+};
+#undef FAIL_HELP
+#undef TS
+static const struct stats_table tls_table = {
+	.metrics = tls_metrics,
+	.nmetrics = GW_ARRAY_LEN(tls_metrics),
+};
+
+void tls_stats_register(struct tls *t, struct stats *s)
+{
+	t->reg = stats_register(s, &tls_table, &t->stats, NULL);
 }
 
 int tls_check(const struct gw_config *cfg)
@@ -408,6 +455,7 @@ void tls_destroy(struct tls *t)
 {
 	if (!t)
 		return;
+	stats_unregister(t->reg);
 	while (!TAILQ_EMPTY(&t->pending))
 		hs_close(TAILQ_FIRST(&t->pending));
 	if (t->timer)

@@ -46,6 +46,7 @@ struct event_base;
 struct gw_config;
 struct sockaddr;
 struct tls;
+struct stats;
 
 /* A handshake completed: bev is an open TLS bufferevent (callbacks unset,
  * reading and writing enabled) that the callee now owns. sa is the peer. */
@@ -88,8 +89,8 @@ struct tls_stats {
 	uint64_t reloads;       /* tls_reload that installed a new set */
 	uint64_t reload_failed; /* tls_reload that kept the old set whole */
 	uint64_t cert_errors;   /* pairs that failed to load, all loads */
-	unsigned pending;       /* handshakes in progress now */
-	unsigned certs;         /* pairs in the current set */
+	uint64_t pending;       /* handshakes in progress now */
+	uint64_t certs;         /* pairs in the current set */
 };
 
 /* Load the certificates and get ready to accept. Fails (NULL, reason in
@@ -116,6 +117,10 @@ int tls_reload(struct tls *t, const struct gw_config *cfg);
 void tls_shutdown(struct tls *t);
 
 void tls_get_stats(const struct tls *t, struct tls_stats *out);
+
+/* Register the counters above with s (docs/operations.md, "Metrics").
+ * Once; unregistered by tls_destroy. */
+void tls_stats_register(struct tls *t, struct stats *s);
 
 /* For `gateway -t`: load every pair of cfg's cert_dir and log each
  * problem. Returns 0 when all load, -1 otherwise. Needs no event loop. */

@@ -6,8 +6,15 @@
  * last connection is gone or drain_timeout has passed. A second signal
  * stops at once.
  *
- * SIGHUP: worker_reload() - today the TLS certificates (tls_reload); open
- * connections are not touched.
+ * SIGHUP: worker_reload() builds the configuration again (the file and
+ * the command line, as at start). A snapshot with errors is refused whole
+ * (its FILE:LINE logged) and the running one stays. Otherwise keys that
+ * need a restart keep their running values (named in the log), listeners
+ * whose address did not change keep their sockets, new ones are bound and
+ * removed ones closed, the TLS certificates are loaded again, and the new
+ * snapshot goes to the proxy, the routes, authorization and the
+ * activator. Open connections keep the snapshot they were accepted with
+ * (proxy.h), so exchanges in flight finish on the old settings.
  */
 #include <event2/event.h>
 #include <signal.h>
@@ -29,13 +36,18 @@
 #include "worker.h"
 #include "worker_admin.h"
 #include "core/log.h"
+#include "core/resolve.h"
 #include "core/stats.h"
 #include "core/compat.h"
 
 struct worker {
 	struct event_base *base;
-	const struct gw_config *cfg;
+	const struct gw_config *cfg; /* current snapshot (a reference) */
+	const struct config_source *src; /* how to build it again (SIGHUP) */
+	const struct gw_config *tls_cfg; /* the snapshot tls uses (a ref) */
+	struct tls_seed seed;    /* for a TLS set made by a reload */
 	struct routes *routes;
+	struct resolver *resolver; /* [redis] address is a name, or NULL */
 	struct routesync *rsync; /* NULL without Redis */
 	struct auth *auth;       /* NULL without Redis */
 	struct activator *act;   /* scale to zero */
@@ -180,14 +192,187 @@ static void handshake_done_cb(void *arg, struct bufferevent *bev,
 	proxy_accept_tls(w->proxy, bev, sa, salen);
 }
 
+/* The listeners a snapshot asks for, against those open: kept ones keep
+ * their socket, fresh ones are bound now. Nothing visible changes until
+ * listen_commit(); listen_abort() closes the fresh ones. */
+struct listen_plan {
+	struct listener **ls;  /* next's listeners, in its order */
+	bool *tls;
+	bool *fresh;           /* bound by this plan */
+	bool *kept;            /* per open listener: in the plan */
+	size_t n;
+};
+
+static void listen_plan_free(struct listen_plan *lp)
+{
+	free(lp->ls);
+	free(lp->tls);
+	free(lp->fresh);
+	free(lp->kept);
+}
+
+static void listen_abort(struct listen_plan *lp)
+{
+	for (size_t i = 0; i < lp->n; i++)
+		if (lp->fresh[i])
+			listener_destroy(lp->ls[i]);
+	listen_plan_free(lp);
+}
+
+static int listen_prepare(struct worker *w, const struct gw_config *next,
+			  struct listen_plan *lp, char *err, size_t errlen)
+{
+	lp->n = next->nlisten + next->ntls_listen;
+	lp->ls = gw_xcalloc(lp->n + 1, sizeof(*lp->ls));
+	lp->tls = gw_xcalloc(lp->n + 1, sizeof(*lp->tls));
+	lp->fresh = gw_xcalloc(lp->n + 1, sizeof(*lp->fresh));
+	lp->kept = gw_xcalloc(w->nlisteners + 1, sizeof(*lp->kept));
+	for (size_t i = 0; i < lp->n; i++) {
+		bool tls = i >= next->nlisten;
+		const struct gw_addr *a = tls ? &next->tls_listen[i - next->nlisten]
+					      : &next->listen[i];
+		lp->tls[i] = tls;
+		for (size_t j = 0; j < w->nlisteners && !lp->ls[i]; j++) {
+			if (lp->kept[j] || w->listener_tls[j] != tls ||
+			    !gw_addr_eq(listener_addr(w->listeners[j]), a))
+				continue;
+			lp->ls[i] = w->listeners[j];
+			lp->kept[j] = true;
+		}
+		if (lp->ls[i])
+			continue;
+		lp->ls[i] = listener_create(w->base, a,
+					    tls ? tls_accept_cb : accept_cb, w,
+					    err, errlen);
+		if (!lp->ls[i]) {
+			listen_abort(lp);
+			return -1;
+		}
+		lp->fresh[i] = true;
+	}
+	return 0;
+}
+
+static void listen_commit(struct worker *w, struct listen_plan *lp)
+{
+	for (size_t j = 0; j < w->nlisteners; j++) {
+		if (lp->kept[j])
+			continue;
+		gw_log(GW_LOG_INFO, "worker", "reload: closing %s%s",
+		       listener_addr(w->listeners[j])->text,
+		       w->listener_tls[j] ? " (TLS)" : "");
+		listener_destroy(w->listeners[j]);
+	}
+	for (size_t i = 0; i < lp->n; i++) {
+		if (!lp->fresh[i])
+			continue;
+		listener_stats_register(lp->ls[i], w->stats);
+		gw_log(GW_LOG_INFO, "worker", "reload: listening on %s%s",
+		       listener_addr(lp->ls[i])->text,
+		       lp->tls[i] ? " (TLS)" : "");
+	}
+	free(w->listeners);
+	free(w->listener_tls);
+	w->listeners = lp->ls;
+	w->listener_tls = lp->tls;
+	w->nlisteners = lp->n;
+	free(lp->fresh);
+	free(lp->kept);
+	update_full(w); /* fresh listeners start paused when full */
+}
+
+/* TLS for next: the certificates loaded again into the running set, or a
+ * first set when TLS listeners appear. 0, or -1 with the old set kept. */
+static int tls_apply(struct worker *w, const struct gw_config *next,
+		     char *err, size_t errlen)
+{
+	if (!next->ntls_listen)
+		return 0; /* a set left from before serves only its handshakes */
+	if (w->tls) {
+		if (tls_reload(w->tls, next) != 0) {
+			snprintf(err, errlen, "[tls] certificates (see above)");
+			return -1;
+		}
+	} else {
+		struct tls_params tp = {
+			.base = w->base,
+			.cfg = next,
+			.seed = &w->seed,
+			.ready_cb = handshake_done_cb,
+			.count_cb = hs_count_cb,
+			.arg = w,
+		};
+		w->tls = tls_create(&tp, err, errlen);
+		if (!w->tls)
+			return -1;
+		tls_stats_register(w->tls, w->stats);
+	}
+	const struct gw_config *old = w->tls_cfg;
+	w->tls_cfg = config_ref(next);
+	config_unref(old);
+	return 0;
+}
+
+/* Hand next to every module that follows a reload. Cannot fail. */
+static void apply(struct worker *w, const struct gw_config *next)
+{
+	proxy_set_config(w->proxy, next);
+	auth_set_config(w->auth, next);
+	routes_replace_static(w->routes, next->routes, next->nroutes);
+	struct act_params ap = {
+		.hold_timeout_ms = next->hold_timeout_ms,
+		.hold_max_per_project = next->hold_max_per_project,
+		.hold_max = next->hold_max,
+		.idle_timeout_ms = next->idle_timeout_ms,
+		.wake_timeout_ms = next->wake_timeout_ms,
+		.probe_interval_ms = next->probe_interval_ms,
+		.release_concurrency = next->release_concurrency,
+	};
+	activator_reconfigure(w->act, &ap);
+	gw_log_threshold = next->log_level;
+	const struct gw_config *old = w->cfg;
+	w->cfg = config_ref(next);
+	config_unref(old);
+	update_full(w); /* max_connections may have changed */
+}
+
 int worker_reload(struct worker *w)
 {
-	if (!w->tls) {
-		gw_log(GW_LOG_INFO, "worker", "reload: no TLS certificates to "
-		       "reload");
-		return 0;
+	char err[1024] = "";
+	if (w->draining) {
+		gw_log(GW_LOG_WARN, "worker", "reload: stopping; ignored");
+		return -1;
 	}
-	return tls_reload(w->tls, w->cfg);
+	struct gw_config *next = w->src->load(w->src, NULL, err, sizeof(err));
+	if (!next) {
+		gw_log(GW_LOG_ERROR, "worker", "reload: %s; keeping the running "
+		       "configuration", err);
+		return -1;
+	}
+	char changed[512];
+	if (config_keep_restart_only(next, w->cfg, changed, sizeof(changed)))
+		gw_log(GW_LOG_WARN, "worker", "reload: %s changed: restart to "
+		       "apply (running values kept)", changed);
+	struct listen_plan lp;
+	if (listen_prepare(w, next, &lp, err, sizeof(err)) != 0)
+		goto fail;
+	if (tls_apply(w, next, err, sizeof(err)) != 0) {
+		listen_abort(&lp);
+		goto fail;
+	}
+	listen_commit(w, &lp);
+	apply(w, next);
+	gw_log(GW_LOG_INFO, "worker", "reload: configuration %s applied "
+	       "(%zu listener(s), %zu static route(s))",
+	       w->src->path ? w->src->path : "(command line)", w->nlisteners,
+	       next->nroutes);
+	config_destroy(next); /* the modules hold their references */
+	return 0;
+fail:
+	gw_log(GW_LOG_ERROR, "worker", "reload: %s; keeping the running "
+	       "configuration", err);
+	config_destroy(next);
+	return -1;
 }
 
 static void hup_cb(evutil_socket_t sig, short what, void *arg)
@@ -196,8 +381,7 @@ static void hup_cb(evutil_socket_t sig, short what, void *arg)
 	gw_log(GW_LOG_INFO, "worker", "SIGHUP: reloading");
 	worker_admin_reload_begin(w->wadmin);
 	int rc = worker_reload(w);
-	worker_admin_reload_end(w->wadmin, rc == 0,
-				rc == 0 ? NULL : "certificates kept (see log)");
+	worker_admin_reload_end(w->wadmin, rc == 0);
 }
 
 static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -245,11 +429,14 @@ static void start_drain(struct worker *w, const char *why)
 }
 
 struct worker *worker_create(const struct gw_config *cfg,
-			     const struct tls_seed *seed, char *err,
+			     const struct tls_seed *seed,
+			     const struct config_source *src, char *err,
 			     size_t errlen)
 {
 	struct worker *w = gw_xcalloc(1, sizeof(*w));
-	w->cfg = cfg;
+	w->cfg = config_ref(cfg);
+	w->src = src;
+	w->seed = *seed;
 	w->base = event_base_new();
 	if (!w->base) {
 		snprintf(err, errlen, "cannot create the event loop");
@@ -258,15 +445,29 @@ struct worker *worker_create(const struct gw_config *cfg,
 	w->stats = stats_create(cfg->metrics_max_projects);
 	w->routes = routes_create_static(cfg->routes, cfg->nroutes);
 	if (cfg->redis_addr) {
+		if (!cfg->redis_addr->numeric) {
+			/* /etc/resolv.conf and /etc/hosts are read here, at
+			 * start; lookups are asynchronous from then on. */
+			const char *rerr = NULL;
+			w->resolver = resolver_create(
+				w->base, cfg->redis_connect_timeout_ms, &rerr);
+			if (!w->resolver) {
+				snprintf(err, errlen, "[redis] address %s: %s",
+					 cfg->redis_addr->text, rerr);
+				goto fail_listen;
+			}
+		}
 		struct routesync_params rp = {
 			.base = w->base,
 			.cfg = cfg,
+			.resolver = w->resolver,
 			.routes = w->routes,
 			.on_event = event_cb,
 			.on_sync = sync_cb,
 			.arg = w,
 		};
 		w->rsync = routesync_create(&rp);
+		routesync_stats_register(w->rsync, w->stats);
 		w->auth = auth_create(cfg, routesync_conn(w->rsync));
 	}
 	if (cfg->kube_api_url || getenv("KUBERNETES_SERVICE_HOST")) {
@@ -285,6 +486,7 @@ struct worker *worker_create(const struct gw_config *cfg,
 			snprintf(err, errlen, "kubernetes: %s", kerr);
 			goto fail_listen;
 		}
+		kubeapi_stats_register(w->kube, w->stats);
 	}
 	if (w->kube && w->rsync) {
 		struct fleet_params fp = {
@@ -326,6 +528,7 @@ struct worker *worker_create(const struct gw_config *cfg,
 		.fleet = w->fleet ? fleet_hooks(w->fleet) : NULL,
 	};
 	w->act = activator_create(&ap);
+	activator_stats_register(w->act, w->stats);
 	if (w->fleet)
 		fleet_set_activator(w->fleet, w->act);
 	w->pool = upstream_pool_create(w->base, cfg->keepalive_max_idle,
@@ -343,6 +546,7 @@ struct worker *worker_create(const struct gw_config *cfg,
 		.count_arg = w,
 	};
 	w->proxy = proxy_create(&pp);
+	proxy_stats_register(w->proxy, w->stats);
 	struct worker_admin_params wp = {
 		.base = w->base,
 		.cfg = cfg,
@@ -364,6 +568,8 @@ struct worker *worker_create(const struct gw_config *cfg,
 		w->tls = tls_create(&tp, err, errlen);
 		if (!w->tls)
 			goto fail_listen;
+		w->tls_cfg = config_ref(cfg);
+		tls_stats_register(w->tls, w->stats);
 	}
 
 	size_t n = cfg->nlisten + cfg->ntls_listen;
@@ -399,6 +605,8 @@ fail_listen:
 	worker_destroy(w);
 	return NULL;
 fail_base:
+	config_unref(w->cfg);
+	explicit_bzero(&w->seed, sizeof(w->seed));
 	free(w);
 	return NULL;
 }
@@ -439,6 +647,7 @@ void worker_destroy(struct worker *w)
 	upstream_pool_destroy(w->pool);
 	auth_destroy(w->auth);
 	routesync_destroy(w->rsync); /* fails its own outstanding reads */
+	resolver_destroy(w->resolver); /* after the connections using it */
 	routes_destroy(w->routes);
 	/* Freeing a signal event restores the default action: a stop signal
 	 * arriving while we are already stopping must not kill us. */
@@ -456,5 +665,8 @@ void worker_destroy(struct worker *w)
 	stats_destroy(w->stats); /* after every module that registered */
 	if (w->base)
 		event_base_free(w->base);
+	config_unref(w->tls_cfg); /* after every module that used them */
+	config_unref(w->cfg);
+	explicit_bzero(&w->seed, sizeof(w->seed));
 	free(w);
 }

@@ -7,15 +7,20 @@
 
 #include <stddef.h>
 
+struct config_source;
 struct gw_config;
 struct tls_seed;
 struct worker;
 
 /* Build everything and bind the listeners (plain and TLS). Returns NULL
- * with a reason in err. cfg must outlive the worker; seed (tls.h: the
- * session ticket secret every worker of this start shares) is copied. */
+ * with a reason in err. cfg must outlive the worker (modules bound at
+ * start for good keep using it; the worker takes a reference for the
+ * rest); seed (tls.h: the session ticket secret every worker of this
+ * start shares) is copied; src (how SIGHUP builds the configuration
+ * again) must outlive the worker. */
 struct worker *worker_create(const struct gw_config *cfg,
-			     const struct tls_seed *seed, char *err,
+			     const struct tls_seed *seed,
+			     const struct config_source *src, char *err,
 			     size_t errlen);
 
 /* What this process is within the gateway. */
@@ -31,9 +36,10 @@ struct worker_role {
 int worker_set_role(struct worker *w, const struct worker_role *role,
 		    char *err, size_t errlen);
 
-/* What SIGHUP does: reload the TLS certificates from the directory (open
- * connections keep theirs). Returns 0, or -1 when the old set stayed (the
- * reason is logged). A full configuration reload plugs in here. */
+/* What SIGHUP does: build the configuration again and apply it (worker.c
+ * says how; docs/operations.md, "Reload"). All or nothing: returns 0, or
+ * -1 when the running configuration stayed (the reason is logged, with
+ * FILE:LINE for an error in the file). */
 int worker_reload(struct worker *w);
 
 /* Run until SIGTERM/SIGINT has drained every connection (or the drain

@@ -129,19 +129,19 @@ void worker_admin_draining(struct worker_admin *wa, const char *why)
 		notify_stopping("%s: draining", why);
 }
 
+/* Stopping: systemd was told STOPPING=1; a reload (refused) must not
+ * say RELOADING or READY after that. */
 void worker_admin_reload_begin(struct worker_admin *wa)
 {
-	if (wa->whole)
+	if (wa->whole && !wa->facts.draining)
 		notify_reloading();
 }
 
-void worker_admin_reload_end(struct worker_admin *wa, bool ok,
-			     const char *why)
+void worker_admin_reload_end(struct worker_admin *wa, bool ok)
 {
-	if (!ok)
-		gw_log(GW_LOG_ERROR, "worker", "reload failed, keeping the "
-		       "running settings: %s", why ? why : "");
-	if (wa->whole)
+	if (wa->link)
+		admin_link_reloaded(wa->link, ok);
+	if (wa->whole && !wa->facts.draining)
 		notify_ready("%s", ok ? "reloaded" : "reload failed; running "
 						  "the previous settings");
 }

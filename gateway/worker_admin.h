@@ -44,13 +44,12 @@ void worker_admin_redis_sync(struct worker_admin *wa, bool in_sync);
 /* Draining started (why: "SIGTERM", ...): not ready, STOPPING=1. */
 void worker_admin_draining(struct worker_admin *wa, const char *why);
 
-/* Around a reload (phase B: SIGHUP re-reads certificates and config).
- * Whole gateway: RELOADING=1, then READY=1 (the old settings stay on
- * failure, so the service is ready either way; why is logged). Under a
- * supervisor these become the RELOADED reply on the control channel. */
+/* Around a reload (SIGHUP). Whole gateway: RELOADING=1, then READY=1
+ * (the old settings stay on failure, so the service is ready either way;
+ * the reason was logged). Under a supervisor: RELOADED on the control
+ * channel (the supervisor tells systemd once every worker answered). */
 void worker_admin_reload_begin(struct worker_admin *wa);
-void worker_admin_reload_end(struct worker_admin *wa, bool ok,
-			     const char *why);
+void worker_admin_reload_end(struct worker_admin *wa, bool ok);
 
 /* NULL is fine. */
 void worker_admin_destroy(struct worker_admin *wa);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/addr.h"
+#include "core/dnsname.h"
 #include "core/compat.h"
 
 static void format_text(struct gw_addr *a)
@@ -126,6 +127,61 @@ bool gw_addr_eq(const struct gw_addr *a, const struct gw_addr *b)
 				 *y = (const void *)&b->ss;
 	return x->sin_port == y->sin_port &&
 	       x->sin_addr.s_addr == y->sin_addr.s_addr;
+}
+
+int gw_hostport_parse(const char *s, struct gw_hostport *out,
+		      const char **err)
+{
+	memset(out, 0, sizeof(*out));
+	/* gw_addr_parse takes "localhost" as 127.0.0.1; here it is a name
+	 * like any other, answered by /etc/hosts. */
+	bool literal = s[0] == '[' || (strncmp(s, "localhost:", 10) != 0 &&
+				       gw_addr_parse(s, &out->addr, err) == 0);
+	if (literal) {
+		if (s[0] == '[' && gw_addr_parse(s, &out->addr, err) != 0)
+			return -1;
+		out->numeric = true;
+		gw_addr_ip(&out->addr, out->host, sizeof(out->host));
+		const struct sockaddr_in *s4 = (const void *)&out->addr.ss;
+		const struct sockaddr_in6 *s6 = (const void *)&out->addr.ss;
+		out->port = ntohs(out->addr.ss.ss_family == AF_INET6
+					  ? s6->sin6_port
+					  : s4->sin_port);
+		snprintf(out->text, sizeof(out->text), "%s", out->addr.text);
+		return 0;
+	}
+	const char *colon = strrchr(s, ':');
+	size_t n = colon ? (size_t)(colon - s) : 0;
+	if (!colon || n == 0) {
+		*err = "expected NAME:PORT or ADDRESS:PORT";
+		return -1;
+	}
+	char *end = NULL;
+	long port = strtol(colon + 1, &end, 10);
+	if (!colon[1] || *end || port < 1 || port > 65535 || colon[1] == '-' ||
+	    colon[1] == '+') {
+		*err = "port must be 1-65535";
+		return -1;
+	}
+	if (n >= sizeof(out->host)) {
+		*err = "host name longer than 253 characters";
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		out->host[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+	}
+	out->host[n] = '\0';
+	size_t check = out->host[n - 1] == '.' ? n - 1 : n; /* FQDN */
+	if (!gw_dns_subdomain(out->host, check)) {
+		*err = "not an IP address or a DNS name (labels of a-z, 0-9 "
+		       "and '-')";
+		return -1;
+	}
+	out->port = (uint16_t)port;
+	snprintf(out->text, sizeof(out->text), "%s:%u", out->host,
+		 (unsigned)out->port);
+	return 0;
 }
 
 int gw_cidr_parse(const char *s, struct gw_cidr *out, const char **err)

@@ -88,5 +88,7 @@ const char *gw_log_redact(size_t secret_len, char *buf, size_t bufsz);
 /* Monotonic and wall clocks in milliseconds. */
 uint64_t gw_now_ms(void);
 uint64_t gw_wall_ms(void);
+/* The monotonic clock in microseconds (latency histograms). */
+uint64_t gw_now_us(void);
 
 #endif

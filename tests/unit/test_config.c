@@ -84,7 +84,10 @@ static const struct {
 	{"[gateway]\nworkers = lots\n", "workers"},
 	{"[gateway]\nlisten = example.com:80\n", "listen"},
 	{"[gateway]\ntrusted_proxies = 10.0.0.0/33\n", "trusted_proxies"},
-	{"[redis]\naddress = redis:6379\n", "address"},
+	{"[redis]\naddress = redis_x:6379\n", "address"},
+	{"[redis]\naddress = redis.svc\n", "address"},
+	{"[redis]\naddress = -redis:6379\n", "address"},
+	{"[redis]\naddress = redis:0\n", "address"},
 	{"[log]\nlevel = loud\n", "level"},
 	{"[routes]\na b = 127.0.0.1:1\n", "a b"},
 	{"[routes]\na.test = 127.0.0.1:1\na.test = 127.0.0.1:2\n", "twice"},
@@ -270,6 +273,67 @@ static void test_tls_section(void **state)
 	assert_non_null(strstr(err, "control characters"));
 }
 
+/* [redis] address may name a host (resolved on every connect). */
+static void test_redis_name(void **state)
+{
+	char err[256] = "";
+	struct gw_config *c = load("[redis]\naddress = Redis.Gateway.svc.:6380\n",
+				   err, sizeof(err));
+	assert_non_null(c);
+	assert_false(c->redis_addr->numeric);
+	assert_string_equal(c->redis_addr->host, "redis.gateway.svc.");
+	assert_int_equal(c->redis_addr->port, 6380);
+	config_destroy(c);
+	c = load("[redis]\naddress = [::1]:6379\n", err, sizeof(err));
+	assert_non_null(c);
+	assert_true(c->redis_addr->numeric);
+	assert_string_equal(c->redis_addr->addr.text, "[::1]:6379");
+	config_destroy(c);
+	/* localhost is a name here, answered by /etc/hosts */
+	c = load("[redis]\naddress = localhost:6379\n", err, sizeof(err));
+	assert_non_null(c);
+	assert_false(c->redis_addr->numeric);
+	config_destroy(c);
+}
+
+/* A reload keeps what needs a restart and says which keys those were. */
+static void test_keep_restart_only(void **state)
+{
+	char err[256] = "", changed[256];
+	struct gw_config *old = load("[gateway]\nworkers = 2\n[redis]\n"
+				     "address = 127.0.0.1:6379\npassword = a\n"
+				     "[client]\nheader_timeout = 5s\n",
+				     err, sizeof(err));
+	struct gw_config *next = load("[gateway]\nworkers = 3\n[redis]\n"
+				      "address = redis:6379\npassword = b\n"
+				      "[client]\nheader_timeout = 7s\n"
+				      "[fleet]\nlease_ttl = 20s\n",
+				      err, sizeof(err));
+	assert_non_null(old);
+	assert_non_null(next);
+	unsigned n = config_keep_restart_only(next, old, changed,
+					      sizeof(changed));
+	assert_int_equal(n, 4);
+	assert_string_equal(changed, "[gateway] workers, [redis] address, "
+			    "[redis] password, [fleet] lease_ttl");
+	assert_int_equal(next->workers, 2);
+	assert_string_equal(next->redis_addr->text, "127.0.0.1:6379");
+	assert_string_equal(next->redis_password, "a");
+	assert_int_equal(next->fleet_lease_ttl_ms, 10000);
+	assert_int_equal(next->header_timeout_ms, 7000); /* reloadable */
+	assert_int_equal(config_keep_restart_only(next, old, changed,
+						  sizeof(changed)), 0);
+	assert_string_equal(changed, "");
+	assert_non_null(config_restart_reason("redis", "db"));
+	assert_null(config_restart_reason("client", "header_timeout"));
+	/* references: the last one frees (ASan would see a leak or a
+	 * double free) */
+	assert_ptr_equal(config_ref(old), old);
+	config_unref(old);
+	config_destroy(old);
+	config_destroy(next);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -283,6 +347,8 @@ int main(void)
 		cmocka_unit_test(test_admin_keys),
 		cmocka_unit_test(test_password_file),
 		cmocka_unit_test(test_tls_section),
+		cmocka_unit_test(test_redis_name),
+		cmocka_unit_test(test_keep_restart_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

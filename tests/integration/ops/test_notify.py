@@ -114,3 +114,46 @@ def test_workers_ready_only_from_the_supervisor(backend, make_gateway, notes):
     assert pid == g.proc.pid
     assert g.proc.wait(timeout=10) == 0
     assert {p for p, _ in notes.got if p} == {g.proc.pid}, notes.got
+
+
+def test_ready_after_every_worker_reloaded(backend, make_gateway, notes):
+    g = make_gateway({"app.test": [backend.addr]}, workers=2, env=notes.env())
+    notes.wait("READY", "1")
+    with open(g.conf, "a") as f:
+        f.write(f"new.test = {backend.addr}\n")
+    g.proc.send_signal(signal.SIGHUP)
+    notes.wait("RELOADING", "1")
+    pid, msg = notes.wait("READY", "1", count=2)
+    assert pid == g.proc.pid
+    assert msg["STATUS"] == "2 workers; reloaded"
+    # READY=1 came after both workers had applied it
+    assert g.stderr().count("applied (") == 2
+    r, _ = g.request("GET", "/echo", "new.test")
+    assert r.status == 200
+    # a file with an error: RELOADING, then READY with the old configuration
+    with open(g.conf, "a") as f:
+        f.write("[client]\nheader_timeout = soon\n")
+    g.proc.send_signal(signal.SIGHUP)
+    notes.wait("RELOADING", "1", count=2)
+    _, msg = notes.wait("READY", "1", count=3)
+    assert msg["STATUS"] == "reload failed; running the previous configuration"
+    assert g.request("GET", "/echo", "new.test")[0].status == 200
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sighup_while_stopping_says_nothing(backend, make_gateway, notes, workers):
+    g = make_gateway({"app.test": [backend.addr]}, workers=workers, env=notes.env())
+    notes.wait("READY", "1")
+    s = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+    s.sendall(b"GET /slow/1500 HTTP/1.1\r\nHost: app.test\r\n\r\n")
+    time.sleep(0.3)
+    g.proc.send_signal(signal.SIGTERM)
+    notes.wait("STOPPING", "1")
+    g.proc.send_signal(signal.SIGHUP)
+    assert gwtest.status_of(s.recv(4096)) == 200     # the drain goes on
+    s.close()
+    g.proc.wait(timeout=10)
+    with pytest.raises(AssertionError):              # no RELOADING after STOPPING
+        notes.wait("RELOADING", "1", timeout=0.5)
+    assert len(notes.matching("READY", "1")) == 1
+    assert "ignored" in g.stderr()
