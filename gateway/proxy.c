@@ -258,6 +258,7 @@ void conn_fail(struct conn *c, enum proxy_err err, const char *detail)
 	 * parse, leaves the stream unframed: close after the page. */
 	bool close = body_pending || err == PROXY_ERR_BAD_REQUEST ||
 		     err == PROXY_ERR_HEAD_TOO_LARGE ||
+		     err == PROXY_ERR_BODY_TOO_LARGE ||
 		     err == PROXY_ERR_HEADER_TIMEOUT ||
 		     err == PROXY_ERR_BODY_TIMEOUT ||
 		     err == PROXY_ERR_VERSION || err == PROXY_ERR_EXPECTATION ||
@@ -386,6 +387,14 @@ static bool read_head(struct conn *c)
 		conn_fail(c, e, err);
 		return true;
 	}
+	/* A declared length past the limit is refused before anything is
+	 * routed or sent (and before any 100 Continue); a chunked body is
+	 * counted as it is relayed (conn_relay_request). */
+	if (cfg->body_max_bytes && x->req.framing == HTTP1_BODY_LENGTH &&
+	    x->req.content_length > cfg->body_max_bytes) {
+		conn_fail(c, PROXY_ERR_BODY_TOO_LARGE, NULL);
+		return true;
+	}
 	conn_set(c, CONN_EXCHANGE);
 	/* 0: go; 1: waiting for authorization (auth_done goes on); -1:
 	 * answered. */
@@ -450,6 +459,15 @@ void conn_relay_request(struct conn *c)
 	/* scratch may already hold the request head (up_connected). */
 	enum body_status st =
 		body_relay_step(&x->req_body, in, c->px->scratch, &err);
+	uint64_t max = c->px->cfg->body_max_bytes;
+	if (max && x->req_body.moved > max) {
+		/* Not one byte past the limit reaches the app: the upstream
+		 * connection goes (unfinished request) with what is queued. */
+		evbuffer_drain(c->px->scratch,
+			       evbuffer_get_length(c->px->scratch));
+		conn_fail(c, PROXY_ERR_BODY_TOO_LARGE, "chunked body");
+		return;
+	}
 	wire_send(x->up, c->px->scratch);
 	if (st == BODY_ERROR) {
 		conn_fail(c, PROXY_ERR_BAD_REQUEST, err);
