@@ -139,3 +139,51 @@ header_timeout = {HEADER_TIMEOUT_S}s
     gwtest.wait_for(lambda: gw.metrics()["gateway_connections_open"] == 0, timeout=10)
     r, _ = gw.request("GET", "/echo", "app.test")
     assert r.status == 200
+
+
+def test_kept_alive_connections_closed_at_keepalive_timeout(backend, make_gateway):
+    """After a response, an idle kept-alive connection lives keepalive_timeout,
+    counted from the end of its last response, and then just ends."""
+    gw = make_gateway({"app.test": [backend.addr]}, config="""
+[client]
+keepalive_timeout = 3s
+header_timeout = 30s
+""")
+    conns = []
+    for _ in range(200):
+        s = connect(gw.port)
+        s.sendall(b"GET /echo HTTP/1.1\r\nHost: app.test\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += s.recv(4096)
+        head, _, body = data.partition(b"\r\n\r\n")
+        n = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        while len(body) < n:
+            body += s.recv(4096)
+        assert gwtest.status_of(data) == 200 and b"connection: close" not in head.lower()
+        conns.append((s, time.monotonic()))
+    sel = selectors.DefaultSelector()
+    for s, t in conns:
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ, t)
+    ages, stray = [], 0
+    end = time.monotonic() + 20
+    while len(ages) < len(conns) and time.monotonic() < end:
+        for key, _ in sel.select(timeout=1):
+            try:
+                data = key.fileobj.recv(4096)
+            except ConnectionResetError:
+                data = b""
+            if data:
+                stray += 1  # nothing is owed: no page may come
+                continue
+            ages.append(time.monotonic() - key.data)
+            sel.unregister(key.fileobj)
+            key.fileobj.close()
+    sel.close()
+    for s, _ in conns:
+        s.close()
+    print(f"\nkeepalive_timeout 3s: 200 connections closed after "
+          f"{min(ages):.2f}-{max(ages):.2f} s")
+    assert len(ages) == len(conns) and stray == 0
+    assert min(ages) >= 2.9 and max(ages) < 13
