@@ -1,6 +1,7 @@
 /* kube_parse.c - the API server's JSON bodies: EndpointSlices into
  * endpoints, Scale objects, Status messages (kube_parse.h). */
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,9 +212,10 @@ bool kube_parse_scale(const char *body, size_t len, long long *replicas,
 		json_decref(j);
 		return false;
 	}
-	/* An absent spec.replicas is 0 (omitempty). */
+	/* An absent spec.replicas is 0 (omitempty). The API's type is int32:
+	 * anything past it is clamped, so callers may keep it in unsigned. */
 	json_int_t now = rep ? json_integer_value(rep) : 0;
-	*replicas = now < 0 ? 0 : now;
+	*replicas = now < 0 ? 0 : now > INT32_MAX ? INT32_MAX : now;
 	*rv = gw_xstrdup(v);
 	json_decref(j);
 	return true;

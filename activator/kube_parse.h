@@ -56,7 +56,7 @@ enum kube_event kube_parse_event(struct kube_slices *s, const char *line,
 				 long long *code, char *why, size_t whylen);
 
 /* A Scale object (GET on the scale subresource). True with *replicas
- * (spec.replicas; absent or negative is 0) and *rv (malloc'd
+ * (spec.replicas; absent or negative is 0, clamped to INT32_MAX) and *rv (malloc'd
  * metadata.resourceVersion, the caller frees). False: unreadable. */
 bool kube_parse_scale(const char *body, size_t len, long long *replicas,
 		      char **rv);
