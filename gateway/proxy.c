@@ -428,6 +428,12 @@ static void conn_process(struct conn *c)
 	c->in_process = false;
 	if (c->dead || !c->bev)
 		return;
+	/* The rest of a head that began in the buffered bytes: reading may
+	 * have been paused above while local responses drained, and nothing
+	 * else turns it back on (the head would time out with a 408). */
+	if (c->state == CONN_HEAD &&
+	    !(bufferevent_get_enabled(c->bev) & EV_READ))
+		bufferevent_enable(c->bev, EV_READ);
 	if (c->state == CONN_IDLE) {
 		if (c->client_eof || (c->px->draining && c->nreq > 0)) {
 			conn_linger_close(c);

@@ -227,3 +227,60 @@ read_timeout = 60s
     print(f"\nsend_timeout 2s: app connections closed {took:.1f} s after the stall")
     assert gw.metrics()["gateway_connections_open"] == 0
     assert "Traceback" not in gw.stderr()
+
+
+def test_pipelining_client_that_never_reads_pins_no_memory(backend, make_gateway):
+    """The same for the gateway's own answers: a client pipelining requests
+    for an unknown host without reading a single 404 is stopped being read
+    once buffer_size of pages waits, and is answered in full, in order,
+    once it reads."""
+    env = dict(os.environ)
+    env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=4"
+    # keepalive_requests would end the connection after 1000 answers.
+    gw = make_gateway({"app.test": [backend.addr]}, env=env, config="""
+[client]
+send_timeout = 30s
+keepalive_requests = 1000000
+[log]
+level = warn
+""")
+    req = b"GET /x HTTP/1.1\r\nHost: nobody.test\r\n\r\n"
+    before = rss_kb(gw.proc.pid)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", gw.port))
+    s.setblocking(False)
+    data = req * 1000
+    sent, stalled_since = 0, None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            sent += s.send(data[sent % len(data):])  # the stream stays whole
+            stalled_since = None
+        except BlockingIOError:
+            if stalled_since is None:
+                stalled_since = time.monotonic()
+            elif time.monotonic() - stalled_since > 1.5:
+                break  # the gateway stopped reading us
+            time.sleep(0.05)
+    assert stalled_since is not None, "the gateway read everything: no backpressure"
+    after = rss_kb(gw.proc.pid)
+    print(f"\npipelined without reading: {sent // len(req)} requests "
+          f"({sent / 2**20:.1f} MB) taken before the gateway stopped reading; RSS "
+          f"{before} -> {after} kB")
+    assert (after - before) / 1024 < 16
+    # Reading now: every complete request sent is answered with its 404.
+    s.setblocking(True)
+    s.settimeout(10)
+    s.shutdown(socket.SHUT_WR)
+    got = bytearray()
+    while True:
+        try:
+            b = s.recv(1 << 20)
+        except socket.timeout:
+            break
+        if not b:
+            break
+        got += b
+    s.close()
+    assert bytes(got).count(b"HTTP/1.1 404 ") == sent // len(req), bytes(got[-300:])
