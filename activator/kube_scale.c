@@ -7,6 +7,7 @@
 
 #include "kube.h"
 #include "kube_int.h"
+#include "kube_parse.h"
 #include "kubeapi.h"
 #include "core/log.h"
 #include "core/compat.h"
@@ -82,30 +83,23 @@ static void got_scale(void *arg, const struct kubeapi_resp *r)
 		scale_end(s, false, 0, r->status, r->why);
 		return;
 	}
-	json_t *j = r->body ? json_loadb(r->body, r->len, 0, NULL) : NULL;
-	json_t *rep = json_object_get(json_object_get(j, "spec"), "replicas");
-	const char *rv = json_string_value(json_object_get(
-		json_object_get(j, "metadata"), "resourceVersion"));
-	if (!j || (rep && !json_is_integer(rep)) || !rv) {
-		json_decref(j);
+	long long now;
+	char *rv;
+	if (!kube_parse_scale(r->body, r->len, &now, &rv)) {
 		scale_end(s, false, 0, r->status, "unreadable Scale object");
 		return;
 	}
-	/* An absent spec.replicas is 0 (omitempty). */
-	json_int_t now = rep ? json_integer_value(rep) : 0;
-	if (now < 0)
-		now = 0;
 	if (s->up ? now > 0 : now == 0) {
 		/* Up: running already (never lowered). Down: at 0 already. A
 		 * write after a conflict may have been ours: either way done. */
-		json_decref(j);
+		free(rv);
 		scale_end(s, true, (unsigned)now, r->status,
 			  s->rounds ? "changed meanwhile" : "ok");
 		return;
 	}
 	if (!s->up && s->rounds) {
 		/* Our scale-down lost a race to a wake: keep it running. */
-		json_decref(j);
+		free(rv);
 		scale_end(s, false, (unsigned)now, 409,
 			  "the Deployment changed meanwhile; left running");
 		return;
@@ -115,7 +109,7 @@ static void got_scale(void *arg, const struct kubeapi_resp *r)
 				  (json_int_t)(s->up ? s->replicas : 0));
 	char *body = patch ? json_dumps(patch, JSON_COMPACT) : NULL;
 	json_decref(patch);
-	json_decref(j);
+	free(rv);
 	if (!body)
 		gw_oom(0);
 	struct kubeapi_opts o = {.method = "PATCH", .path = s->path,

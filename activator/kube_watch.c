@@ -2,13 +2,13 @@
  * list's resourceVersion, relist on 410, poll when watching fails
  * (kube.h). */
 #include <event2/event.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kube.h"
 #include "kube_int.h"
+#include "kube_parse.h"
 #include "kubeapi.h"
 #include "core/log.h"
 #include "core/compat.h"
@@ -19,20 +19,13 @@
 #define WATCH_FAILURES_MAX 3  /* failed watches in a row before polling */
 #define POLLS_PER_WATCH_TRY 10
 
-struct slice {
-	char *name;
-	struct kube_endpoint *eps;
-	size_t n;
-};
-
 struct kube_watch {
 	struct kubeapi *api;
 	struct kube_watch_params p; /* ns, service: the copies below */
 	char *ns, *service;
 	char path[600];            /* the LIST path; a watch appends to it */
 	char rv[64];               /* last resourceVersion seen */
-	struct slice *slices;
-	size_t nslices;
+	struct kube_slices *slices; /* what the last LIST and events said */
 	struct kubeapi_call *req;  /* LIST or WATCH in flight, or NULL */
 	unsigned stream_gen;       /* bumped when a stream is abandoned */
 	bool stream_events;        /* the current stream delivered an event */
@@ -54,95 +47,7 @@ struct kube_watch {
 static void list_start(struct kube_watch *w);
 static void watch_open(struct kube_watch *w);
 
-/* ---- slices --------------------------------------------------------------- */
-
-static void slices_clear(struct kube_watch *w)
-{
-	for (size_t i = 0; i < w->nslices; i++) {
-		free(w->slices[i].name);
-		free(w->slices[i].eps);
-	}
-	free(w->slices);
-	w->slices = NULL;
-	w->nslices = 0;
-}
-
-static bool cond(json_t *conds, const char *name, bool dflt)
-{
-	json_t *v = json_object_get(conds, name);
-	return v && !json_is_null(v) ? json_is_true(v) : dflt;
-}
-
-/* Every address of one EndpointSlice, with its conditions. Endpoints that
- * are not ready yet are kept: they are what the activator probes. */
-static void slice_parse(json_t *obj, struct kube_endpoint **eps, size_t *n)
-{
-	*eps = NULL;
-	*n = 0;
-	const char *type = json_string_value(json_object_get(obj, "addressType"));
-	if (type && strcmp(type, "IPv4") != 0 && strcmp(type, "IPv6") != 0)
-		return; /* FQDN slices: nothing to connect to */
-	json_int_t port = json_integer_value(json_object_get(
-		json_array_get(json_object_get(obj, "ports"), 0), "port"));
-	if (port <= 0 || port > 65535)
-		return;
-	size_t i;
-	json_t *ep;
-	json_array_foreach(json_object_get(obj, "endpoints"), i, ep) {
-		json_t *conds = json_object_get(ep, "conditions");
-		bool ready = cond(conds, "ready", true);
-		struct kube_endpoint ke = {
-			.ready = ready,
-			.serving = cond(conds, "serving", ready),
-			.terminating = cond(conds, "terminating", false),
-		};
-		size_t j;
-		json_t *a;
-		json_array_foreach(json_object_get(ep, "addresses"), j, a) {
-			const char *ip = json_string_value(a);
-			if (!ip || strlen(ip) > 45)
-				continue;
-			char buf[80];
-			snprintf(buf, sizeof(buf),
-				 strchr(ip, ':') ? "[%s]:%lld" : "%s:%lld", ip,
-				 (long long)port);
-			const char *err = NULL;
-			if (gw_addr_parse(buf, &ke.addr, &err) != 0)
-				continue;
-			*eps = gw_xrealloc(*eps, (*n + 1) * sizeof(ke));
-			(*eps)[(*n)++] = ke;
-		}
-	}
-}
-
-static void slice_set(struct kube_watch *w, json_t *obj, bool deleted)
-{
-	const char *name = json_string_value(
-		json_object_get(json_object_get(obj, "metadata"), "name"));
-	if (!name)
-		return;
-	size_t i;
-	for (i = 0; i < w->nslices; i++)
-		if (strcmp(w->slices[i].name, name) == 0)
-			break;
-	if (i == w->nslices) {
-		if (deleted)
-			return;
-		w->slices = gw_xrealloc(w->slices,
-					(w->nslices + 1) * sizeof(*w->slices));
-		w->slices[i] = (struct slice){.name = gw_xstrdup(name)};
-		w->nslices++;
-	}
-	free(w->slices[i].eps);
-	w->slices[i].eps = NULL;
-	w->slices[i].n = 0;
-	if (deleted) {
-		free(w->slices[i].name);
-		w->slices[i] = w->slices[--w->nslices];
-		return;
-	}
-	slice_parse(obj, &w->slices[i].eps, &w->slices[i].n);
-}
+/* ---- reporting ------------------------------------------------------------ */
 
 static void watch_free(struct kube_watch *w);
 
@@ -161,14 +66,8 @@ static bool eps_equal(const struct kube_endpoint *a,
  * stopped the watch (freed here unless a caller up the stack is busy). */
 static bool report(struct kube_watch *w)
 {
-	size_t total = 0;
-	for (size_t i = 0; i < w->nslices; i++)
-		total += w->slices[i].n;
-	struct kube_endpoint *all = gw_xcalloc(total ? total : 1, sizeof(*all));
-	size_t k = 0;
-	for (size_t i = 0; i < w->nslices; i++)
-		for (size_t j = 0; j < w->slices[i].n; j++)
-			all[k++] = w->slices[i].eps[j];
+	size_t total;
+	struct kube_endpoint *all = kube_slices_endpoints(w->slices, &total);
 	if (w->reported && total == w->nlast &&
 	    eps_equal(all, w->last, total)) {
 		free(all);
@@ -189,14 +88,6 @@ static bool report(struct kube_watch *w)
 	if (!w->busy)
 		watch_free(w);
 	return false;
-}
-
-static void set_rv(struct kube_watch *w, json_t *obj)
-{
-	const char *rv = json_string_value(json_object_get(
-		json_object_get(obj, "metadata"), "resourceVersion"));
-	if (rv && strlen(rv) < sizeof(w->rv))
-		snprintf(w->rv, sizeof(w->rv), "%s", rv);
 }
 
 /* ---- scheduling ------------------------------------------------------------- */
@@ -245,10 +136,8 @@ static void list_done(void *arg, const struct kubeapi_resp *r)
 {
 	struct kube_watch *w = arg;
 	w->req = NULL;
-	json_t *j = r->status == 200 && r->body
-			    ? json_loadb(r->body, r->len, 0, NULL)
-			    : NULL;
-	if (!j) {
+	if (r->status != 200 ||
+	    !kube_parse_list(w->slices, r->body, r->len, w->rv, sizeof(w->rv))) {
 		bool forbidden = r->status == 403;
 		if (!w->warned_list || !forbidden)
 			gw_log(forbidden ? GW_LOG_ERROR : GW_LOG_WARN, "kube",
@@ -263,13 +152,6 @@ static void list_done(void *arg, const struct kubeapi_resp *r)
 		backoff(w);
 		return;
 	}
-	slices_clear(w);
-	size_t i;
-	json_t *item;
-	json_array_foreach(json_object_get(j, "items"), i, item)
-		slice_set(w, item, false);
-	set_rv(w, j);
-	json_decref(j);
 	w->backoff_ms = BACKOFF_MIN_MS;
 	if (!report(w))
 		return;
@@ -288,21 +170,17 @@ static void list_start(struct kube_watch *w)
 
 /* ---- WATCH ------------------------------------------------------------------------ */
 
-/* One event of the stream. Returns false when the stream is abandoned. */
-static bool watch_event(struct kube_watch *w, json_t *ev)
+/* One event of the stream, parsed (kube_parse_event). Returns false when
+ * the stream is abandoned. */
+static bool watch_event(struct kube_watch *w, enum kube_event e,
+			long long code, const char *why)
 {
-	const char *type = json_string_value(json_object_get(ev, "type"));
-	json_t *obj = json_object_get(ev, "object");
-	if (!type || !obj)
+	if (e == KUBE_EVENT_IGNORED)
 		return true;
-	if (strcmp(type, "ERROR") == 0) {
-		json_int_t code = json_integer_value(json_object_get(obj, "code"));
+	if (e == KUBE_EVENT_ERROR) {
 		gw_log(code == 410 ? GW_LOG_INFO : GW_LOG_WARN, "kube",
 		       "watch %s/%s: %s (%lld); listing again", w->ns,
-		       w->service,
-		       json_string_value(json_object_get(obj, "message"))
-			       ?: "error",
-		       (long long)code);
+		       w->service, why, code);
 		kubeapi_cancel(w->req);
 		w->stream_gen++;
 		list_start(w);
@@ -315,10 +193,8 @@ static bool watch_event(struct kube_watch *w, json_t *ev)
 		       w->ns, w->service);
 		w->polling = false;
 	}
-	set_rv(w, obj);
-	if (strcmp(type, "BOOKMARK") == 0)
+	if (e == KUBE_EVENT_BOOKMARK)
 		return true;
-	slice_set(w, obj, strcmp(type, "DELETED") == 0);
 	return report(w);
 }
 
@@ -348,21 +224,22 @@ static void stream_data(void *arg, const char *p, size_t n)
 		}
 		if (!w->line_len)
 			continue;
-		json_error_t jerr;
-		json_t *ev = json_loadb(w->line, w->line_len, 0, &jerr);
+		long long code;
+		char why[512];
+		enum kube_event e =
+			kube_parse_event(w->slices, w->line, w->line_len, w->rv,
+					 sizeof(w->rv), &code, why, sizeof(why));
 		w->line_len = 0;
-		if (!ev) {
+		if (e == KUBE_EVENT_UNREADABLE) {
 			gw_log(GW_LOG_WARN, "kube",
 			       "watch %s/%s: unreadable event (%s); listing again",
-			       w->ns, w->service, jerr.text);
+			       w->ns, w->service, why);
 			kubeapi_cancel(w->req);
 			w->stream_gen++;
 			list_start(w);
 			break;
 		}
-		bool go_on = watch_event(w, ev);
-		json_decref(ev);
-		if (!go_on)
+		if (!watch_event(w, e, code, why))
 			break;
 	}
 	w->busy--;
@@ -435,6 +312,7 @@ struct kube_watch *kube_watch_start(struct kubeapi *api,
 	if (!w->p.poll_interval_ms)
 		w->p.poll_interval_ms = 1000;
 	w->backoff_ms = BACKOFF_MIN_MS;
+	w->slices = kube_slices_create();
 	w->timer = evtimer_new(kubeapi_base(api), timer_cb, w);
 	if (!w->timer)
 		gw_oom(0);
@@ -467,7 +345,7 @@ void kube_watch_stop(struct kube_watch *w)
 static void watch_free(struct kube_watch *w)
 {
 	event_free(w->timer);
-	slices_clear(w);
+	kube_slices_destroy(w->slices);
 	free(w->last);
 	free(w->line);
 	free(w->ns);

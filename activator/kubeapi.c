@@ -1,7 +1,6 @@
 /* kubeapi.c - API server address, credentials and the shared retry policy. */
 #include <errno.h>
 #include <event2/event.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include "curlev.h"
+#include "kube_parse.h"
 #include "kubeapi.h"
 #include "core/log.h"
 #include "core/stats.h"
@@ -167,13 +167,8 @@ static void set_why(struct kubeapi_call *c, const struct curlev_result *r)
 		snprintf(c->why, sizeof(c->why), "%s", r->reason);
 		return;
 	}
-	snprintf(c->why, sizeof(c->why), "HTTP %ld", r->status);
-	json_t *j = r->body ? json_loadb(r->body, r->len, 0, NULL) : NULL;
-	const char *m = j ? json_string_value(json_object_get(j, "message"))
-			  : NULL;
-	if (m)
-		snprintf(c->why, sizeof(c->why), "%s", m);
-	json_decref(j);
+	if (!kube_parse_status(r->body, r->len, c->why, sizeof(c->why)))
+		snprintf(c->why, sizeof(c->why), "HTTP %ld", r->status);
 }
 
 static void call_end(struct kubeapi_call *c, const struct curlev_result *r)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "auth_int.h"
 #include "authcache.h"
 #include "config.h"
 #include "http1.h"
@@ -17,7 +18,7 @@
 #include "core/compat.h"
 
 #define SID_MAX 256
-#define USER_MAX 256
+#define USER_MAX AUTH_USER_MAX
 
 struct auth {
 	const struct gw_config *cfg;
@@ -125,60 +126,84 @@ static void finish(struct auth_req *r, enum auth_result res)
 	cb(arg, res);
 }
 
+enum auth_result auth_member_reply(const redisReply *reply)
+{
+	if (!reply || reply->type != REDIS_REPLY_INTEGER)
+		return AUTH_UNAVAILABLE;
+	return reply->integer == 1 ? AUTH_ALLOW : AUTH_FORBIDDEN;
+}
+
 static void member_cb(void *arg, redisReply *reply)
 {
 	struct auth_req *r = arg;
-	if (!reply || reply->type != REDIS_REPLY_INTEGER) {
+	enum auth_result res = auth_member_reply(reply);
+	if (res == AUTH_UNAVAILABLE) {
 		if (reply && reply->type == REDIS_REPLY_ERROR)
 			auth_warn(r->a, "membership of %s: %s", r->project,
 				  reply->str);
 		finish(r, AUTH_UNAVAILABLE);
 		return;
 	}
-	if (reply->integer == 1 && r->a->on_allow)
+	if (res == AUTH_ALLOW && r->a->on_allow)
 		r->a->on_allow(r->a->allow_arg, r->user, r->user_len, r->project);
-	finish(r, reply->integer == 1 ? AUTH_ALLOW : AUTH_FORBIDDEN);
+	finish(r, res);
 }
 
-static void session_cb(void *arg, redisReply *reply)
+enum auth_session_verdict auth_session_reply(const redisReply *reply,
+					     uint64_t now_s,
+					     struct auth_session *out)
 {
-	struct auth_req *r = arg;
-	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
-		if (reply && reply->type == REDIS_REPLY_ERROR)
-			auth_warn(r->a, "session lookup: %s", reply->str);
-		finish(r, AUTH_UNAVAILABLE);
-		return;
-	}
+	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+		return AUTH_SESSION_UNAVAILABLE;
 	const redisReply *user = reply->element[0], *exp = reply->element[1];
 	if (user->type != REDIS_REPLY_STRING || user->len == 0 ||
-	    user->len > USER_MAX) {
-		finish(r, AUTH_NO_SESSION);
-		return;
-	}
+	    user->len > USER_MAX)
+		return AUTH_SESSION_NONE;
 	/* expires (unix seconds) is required: a hash without it would be
 	 * good for as long as its key lives, which may be forever (no TTL,
 	 * or a PERSIST by mistake). A session past it is over even if the
 	 * key's TTL has not fired yet. */
 	unsigned long secs = 0;
 	if (exp->type != REDIS_REPLY_STRING ||
-	    !routespec_uint(exp->str, exp->len, 1, 9999999999ul, &secs)) {
+	    !routespec_uint(exp->str, exp->len, 1, 9999999999ul, &secs))
+		return AUTH_SESSION_BAD_EXPIRES;
+	if (secs <= now_s)
+		return AUTH_SESSION_NONE;
+	out->user = user->str;
+	out->user_len = user->len;
+	out->expires_s = secs;
+	return AUTH_SESSION_VALID;
+}
+
+static void session_cb(void *arg, redisReply *reply)
+{
+	struct auth_req *r = arg;
+	uint64_t now_s = gw_wall_ms() / 1000;
+	struct auth_session ses;
+	switch (auth_session_reply(reply, now_s, &ses)) {
+	case AUTH_SESSION_UNAVAILABLE:
+		if (reply && reply->type == REDIS_REPLY_ERROR)
+			auth_warn(r->a, "session lookup: %s", reply->str);
+		finish(r, AUTH_UNAVAILABLE);
+		return;
+	case AUTH_SESSION_BAD_EXPIRES:
 		auth_warn(r->a, "a session without a valid 'expires' field "
 				"was refused (docs/redis.md)");
 		finish(r, AUTH_NO_SESSION);
 		return;
-	}
-	uint64_t now_s = gw_wall_ms() / 1000;
-	if (secs <= now_s) {
+	case AUTH_SESSION_NONE:
 		finish(r, AUTH_NO_SESSION);
 		return;
+	case AUTH_SESSION_VALID:
+		break;
 	}
-	r->session_expires_ms = gw_now_ms() + (secs - now_s) * 1000;
-	memcpy(r->user, user->str, user->len);
-	r->user_len = user->len;
+	r->session_expires_ms = gw_now_ms() + (ses.expires_s - now_s) * 1000;
+	memcpy(r->user, ses.user, ses.user_len);
+	r->user_len = ses.user_len;
 	char key[32 + ROUTE_PROJECT_MAX];
 	snprintf(key, sizeof(key), "gw:members:%s", r->project);
-	const char *argv[] = {"SISMEMBER", key, user->str};
-	size_t lens[] = {9, strlen(key), user->len};
+	const char *argv[] = {"SISMEMBER", key, r->user};
+	size_t lens[] = {9, strlen(key), r->user_len};
 	r->cmd = rconn_command(r->a->conn, member_cb, r, 3, argv, lens);
 	if (!r->cmd)
 		finish(r, AUTH_UNAVAILABLE);

@@ -65,6 +65,7 @@ struct gw_config {
 	unsigned body_timeout_ms;      /* idle while reading a body -> 408 */
 	unsigned send_timeout_ms;      /* idle while client reads a response */
 	size_t buffer_size;            /* per-direction buffer high mark */
+	size_t body_max_bytes;         /* request body limit -> 413; 0: none */
 
 	/* [upstream] */
 	unsigned connect_timeout_ms;    /* -> 504 */

@@ -74,6 +74,9 @@ const struct key config_keys[] = {
 	{"client", "buffer_size", T_SIZE, "64k", 4096, 16777216,
 	 OFF(buffer_size),
 	 "per-direction buffer high-water mark (backpressure)"},
+	{"client", "body_max_bytes", T_SIZE, "0", 0, 1ULL << 40,
+	 OFF(body_max_bytes),
+	 "largest request body; larger gets 413; 0 = no limit"},
 
 	{"upstream", "connect_timeout", T_DURATION, "5s", 10, SEC(600),
 	 OFF(connect_timeout_ms), "TCP connect to an app; slower gets 504"},

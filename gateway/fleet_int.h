@@ -129,6 +129,30 @@ const char *fleet_reply_str(const struct redisReply *r, size_t i);
 bool fleet_leading(const struct fleet *f);
 
 /* fleet_wake.c */
+/* What a wake_begin script reply says (fleet_lua.c has the layout): the
+ * kind, and when to ask again. Pure, so that the fuzz target in
+ * tests/fuzz/ can drive it with hostile replies. */
+enum fleet_begin_kind {
+	FLEET_BEGIN_NONE = 0,   /* no usable answer: wake from here, unsure */
+	FLEET_BEGIN_OURS,       /* we hold the wake lock */
+	FLEET_BEGIN_WAIT,       /* another process holds it */
+	FLEET_BEGIN_QUEUED,     /* no wake slot free */
+	FLEET_BEGIN_COLD,       /* a committed scale-down comes first */
+	FLEET_BEGIN_UNDRAINED,  /* anything else: it runs, nobody calls */
+};
+struct fleet_begin {
+	enum fleet_begin_kind kind;
+	long long pos, len;  /* QUEUED: place in the queue (0-based), length */
+	long long again_ms;  /* when to ask again (OURS: renew the lock) */
+};
+void fleet_begin_parse(const struct redisReply *r, unsigned lock_ttl_ms,
+		       struct fleet_begin *out);
+/* "ready <p> <addr>,<addr>,..." news (the text after "ready "): the
+ * project into project (NUL-terminated) and up to max addresses that
+ * parse into addrs. Returns how many; 0 (project unspecified) for news
+ * without a project or without one usable address. */
+size_t fleet_ready_parse(const char *rest, char project[256],
+			 struct gw_addr *addrs, size_t max);
 void fleet_wake_init(struct fleet *f);
 void fleet_wake_finish(struct fleet *f);
 void fleet_wake_begin(void *arg, const char *project);

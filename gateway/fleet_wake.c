@@ -176,29 +176,72 @@ static void deliver(struct fwake *t, enum act_verdict v)
 		finish(t);
 }
 
+/* The numbers in a reply are clamped to this (a wait in ms, a queue
+ * place): a broken reply must not overflow the arithmetic below, or park
+ * a ticket for longer than ten minutes. */
+#define REPLY_NUM_MAX (10LL * 60 * 1000)
+
+static long long clamp_num(long long v)
+{
+	return v < 0 ? 0 : v > REPLY_NUM_MAX ? REPLY_NUM_MAX : v;
+}
+
+void fleet_begin_parse(const redisReply *r, unsigned lock_ttl_ms,
+		       struct fleet_begin *out)
+{
+	const char *kind = fleet_reply_str(r, 0);
+	long long a = clamp_num(fleet_reply_int(r, 1, 0));
+	long long b = clamp_num(fleet_reply_int(r, 2, 0));
+	*out = (struct fleet_begin){.kind = FLEET_BEGIN_NONE,
+				    .again_ms = RETRY_MS};
+	if (!kind)
+		return;
+	if (strcmp(kind, "ours") == 0) {
+		out->kind = FLEET_BEGIN_OURS;
+		out->again_ms = lock_ttl_ms / 3;
+	} else if (strcmp(kind, "wait") == 0) {
+		/* When its lock could have run out (a live holder renews it
+		 * long before): a dead one is taken over within its ttl. */
+		out->kind = FLEET_BEGIN_WAIT;
+		out->again_ms = (a > 0 ? a : (long long)lock_ttl_ms) + 20;
+	} else if (strcmp(kind, "queued") == 0) {
+		out->kind = FLEET_BEGIN_QUEUED;
+		out->pos = a;
+		out->len = b;
+	} else if (strcmp(kind, "cold") == 0) {
+		out->kind = FLEET_BEGIN_COLD;
+		out->again_ms = a > 0 && a < RETRY_MS ? a + 20 : RETRY_MS;
+	} else {
+		out->kind = FLEET_BEGIN_UNDRAINED;
+		out->again_ms = lock_ttl_ms;
+	}
+}
+
 static void begin_cb(void *arg, redisReply *r)
 {
 	struct fwake *t = arg;
 	struct fleet *f = t->f;
 	t->req = NULL;
-	const char *kind = fleet_reply_str(r, 0);
-	long long a = fleet_reply_int(r, 1, 0), b = fleet_reply_int(r, 2, 0);
+	struct fleet_begin bg;
+	fleet_begin_parse(r, f->p.wake_lock_ttl_ms, &bg);
 	if (t->ended) { /* the wake is over: give back what we just got */
-		if (kind && strcmp(kind, "ours") == 0)
+		if (bg.kind == FLEET_BEGIN_OURS)
 			t->held = true;
 		finish(t);
 		return;
 	}
 	enum act_verdict v;
-	if (!kind) {
+	switch (bg.kind) {
+	case FLEET_BEGIN_NONE:
 		if (t->st != FW_UNSURE)
 			gw_log(GW_LOG_WARN, "fleet",
 			       "%s: no answer from Redis about its wake; waking "
 			       "it from here", t->project);
 		t->st = FW_UNSURE;
 		v = ACT_VERDICT_CALL;
-		arm(t, FT_RETRY, RETRY_MS);
-	} else if (strcmp(kind, "ours") == 0) {
+		arm(t, FT_RETRY, bg.again_ms);
+		break;
+	case FLEET_BEGIN_OURS:
 		if (!t->held) {
 			f->st.wakes_started++;
 			if (t->waited) {
@@ -211,37 +254,41 @@ static void begin_cb(void *arg, redisReply *r)
 		t->held = true;
 		t->st = FW_OURS;
 		v = ACT_VERDICT_CALL;
-		arm(t, FT_RENEW, f->p.wake_lock_ttl_ms / 3);
-	} else if (strcmp(kind, "wait") == 0) {
+		arm(t, FT_RENEW, bg.again_ms);
+		break;
+	case FLEET_BEGIN_WAIT:
 		if (!t->counted_join)
 			f->st.wakes_joined++;
 		t->counted_join = t->waited = true;
 		t->held = false;
 		t->st = FW_WAIT;
 		v = ACT_VERDICT_WAIT;
-		/* When its lock could have run out (a live holder renews it
-		 * long before): a dead one is taken over within its ttl. */
-		arm(t, FT_RETRY, (a > 0 ? a : f->p.wake_lock_ttl_ms) + 20);
-	} else if (strcmp(kind, "queued") == 0) {
+		arm(t, FT_RETRY, bg.again_ms);
+		break;
+	case FLEET_BEGIN_QUEUED:
 		if (!t->counted_queue)
 			f->st.wakes_queued++;
 		if (!t->counted_queue || t->st != FW_QUEUED)
 			gw_log(GW_LOG_INFO, "fleet",
 			       "%s: waiting for a wake slot (position %lld of %lld)",
-			       t->project, a + 1, b);
+			       t->project, bg.pos + 1, bg.len);
 		t->counted_queue = true;
-		f->st.queue_length = (uint64_t)(b > 0 ? b : 0);
+		f->st.queue_length = (uint64_t)bg.len;
 		t->st = FW_QUEUED;
 		v = ACT_VERDICT_QUEUED;
-		arm(t, FT_RETRY, RETRY_MS);
-	} else if (strcmp(kind, "cold") == 0) {
+		arm(t, FT_RETRY, bg.again_ms);
+		break;
+	case FLEET_BEGIN_COLD:
 		t->st = FW_COLD;
 		v = ACT_VERDICT_WAIT_COLD;
-		arm(t, FT_RETRY, a > 0 && a < RETRY_MS ? a + 20 : RETRY_MS);
-	} else { /* undrained: it runs, nobody calls */
+		arm(t, FT_RETRY, bg.again_ms);
+		break;
+	case FLEET_BEGIN_UNDRAINED: /* it runs, nobody calls */
+	default:
 		t->st = FW_WAIT;
 		v = ACT_VERDICT_UNDRAINED;
-		arm(t, FT_RETRY, f->p.wake_lock_ttl_ms);
+		arm(t, FT_RETRY, bg.again_ms);
+		break;
 	}
 	if (t->again) {
 		/* Asked again while this was out: what it says may be stale
@@ -405,25 +452,37 @@ void fleet_wake_end(void *arg, const char *project, bool ready,
 
 /* ---- news ---------------------------------------------------------------------- */
 
-static void ready_news(struct fleet *f, const char *rest)
+size_t fleet_ready_parse(const char *rest, char project[256],
+			 struct gw_addr *addrs, size_t max)
 {
 	const char *sp = strchr(rest, ' ');
 	if (!sp || sp == rest || (size_t)(sp - rest) >= 256)
-		return;
-	char project[256];
+		return 0;
 	memcpy(project, rest, (size_t)(sp - rest));
 	project[sp - rest] = '\0';
-	struct gw_addr addrs[32];
 	size_t n = 0;
 	char list[512];
-	snprintf(list, sizeof(list), "%s", sp + 1);
+	if (snprintf(list, sizeof(list), "%s", sp + 1) >= (int)sizeof(list)) {
+		/* Cut short: the last address may be cut too, and a cut
+		 * "10.0.0.1:8080" still parses, as another one. Drop it. */
+		char *comma = strrchr(list, ',');
+		*(comma ? comma : list) = '\0';
+	}
 	char *save = NULL;
-	for (char *a = strtok_r(list, ",", &save); a && n < GW_ARRAY_LEN(addrs);
+	for (char *a = strtok_r(list, ",", &save); a && n < max;
 	     a = strtok_r(NULL, ",", &save)) {
 		const char *err = NULL;
 		if (gw_addr_parse(a, &addrs[n], &err) == 0)
 			n++;
 	}
+	return n;
+}
+
+static void ready_news(struct fleet *f, const char *rest)
+{
+	char project[256];
+	struct gw_addr addrs[32];
+	size_t n = fleet_ready_parse(rest, project, addrs, GW_ARRAY_LEN(addrs));
 	if (n && activator_fleet_ready(f->act, project, addrs, n))
 		f->st.ready_news++;
 }

@@ -261,6 +261,7 @@ void conn_fail(struct conn *c, enum proxy_err err, const char *detail)
 	 * parse, leaves the stream unframed: close after the page. */
 	bool close = body_pending || err == PROXY_ERR_BAD_REQUEST ||
 		     err == PROXY_ERR_HEAD_TOO_LARGE ||
+		     err == PROXY_ERR_BODY_TOO_LARGE ||
 		     err == PROXY_ERR_HEADER_TIMEOUT ||
 		     err == PROXY_ERR_BODY_TIMEOUT ||
 		     err == PROXY_ERR_VERSION || err == PROXY_ERR_EXPECTATION ||
@@ -389,6 +390,14 @@ static bool read_head(struct conn *c)
 		conn_fail(c, e, err);
 		return true;
 	}
+	/* A declared length past the limit is refused before anything is
+	 * routed or sent (and before any 100 Continue); a chunked body is
+	 * counted as it is relayed (conn_relay_request). */
+	if (cfg->body_max_bytes && x->req.framing == HTTP1_BODY_LENGTH &&
+	    x->req.content_length > cfg->body_max_bytes) {
+		conn_fail(c, PROXY_ERR_BODY_TOO_LARGE, NULL);
+		return true;
+	}
 	conn_set(c, CONN_EXCHANGE);
 	/* 0: go; 1: waiting for authorization (auth_done goes on); -1:
 	 * answered. */
@@ -422,6 +431,12 @@ static void conn_process(struct conn *c)
 	c->in_process = false;
 	if (c->dead || !c->bev)
 		return;
+	/* The rest of a head that began in the buffered bytes: reading may
+	 * have been paused above while local responses drained, and nothing
+	 * else turns it back on (the head would time out with a 408). */
+	if (c->state == CONN_HEAD &&
+	    !(bufferevent_get_enabled(c->bev) & EV_READ))
+		bufferevent_enable(c->bev, EV_READ);
 	if (c->state == CONN_IDLE) {
 		if (c->client_eof || (c->px->draining && c->nreq > 0)) {
 			conn_linger_close(c);
@@ -453,6 +468,15 @@ void conn_relay_request(struct conn *c)
 	/* scratch may already hold the request head (up_connected). */
 	enum body_status st =
 		body_relay_step(&x->req_body, in, c->px->scratch, &err);
+	uint64_t max = c->px->cfg->body_max_bytes;
+	if (max && x->req_body.moved > max) {
+		/* Not one byte past the limit reaches the app: the upstream
+		 * connection goes (unfinished request) with what is queued. */
+		evbuffer_drain(c->px->scratch,
+			       evbuffer_get_length(c->px->scratch));
+		conn_fail(c, PROXY_ERR_BODY_TOO_LARGE, "chunked body");
+		return;
+	}
 	wire_send(x->up, c->px->scratch);
 	if (st == BODY_ERROR) {
 		conn_fail(c, PROXY_ERR_BAD_REQUEST, err);

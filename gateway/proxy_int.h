@@ -39,6 +39,7 @@ struct tunnel;
 	X(BODY_TIMEOUT, 408, "request body timed out")                        \
 	X(EXPECTATION, 417, "unsupported expectation")                        \
 	X(HEAD_TOO_LARGE, 431, "request head too large")                      \
+	X(BODY_TOO_LARGE, 413, "request body larger than body_max_bytes")     \
 	X(NOT_IMPLEMENTED, 501, "not implemented")                            \
 	X(VERSION, 505, "HTTP version not supported")                         \
 	X(ROUTES_UNAVAILABLE, 503, "unknown host while Redis is unreachable")  \

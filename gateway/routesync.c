@@ -9,8 +9,7 @@
 #include "hostname.h"
 #include "redis.h"
 #include "routes.h"
-#include "routespec.h"
-#include "core/dnsname.h"
+#include "routeparse.h"
 #include "routesync.h"
 #include "core/log.h"
 #include "core/stats.h"
@@ -20,9 +19,6 @@
 #define EVENTS_CHANNEL "gw:events"
 #define ROUTE_KEY "gw:route:"
 #define ROUTES_SET "gw:routes"
-
-_Static_assert(ROUTESPEC_PROJECT_MAX < ROUTE_PROJECT_MAX,
-	       "a valid project id fits struct route");
 
 /* ---- counters (core/stats.h) ---- */
 struct routesync_stats {
@@ -95,161 +91,6 @@ static void rs_warn(struct routesync *rs, const char *fmt, ...)
 		       line, dropped);
 	else
 		gw_log(GW_LOG_WARN, "routes", "%s", line);
-}
-
-static bool field_is(const redisReply *r, const char *name)
-{
-	return r->type == REDIS_REPLY_STRING && strlen(name) == r->len &&
-	       memcmp(r->str, name, r->len) == 0;
-}
-
-static char *dup_reply(const redisReply *r)
-{
-	return gw_xstrndup(r->str, r->len);
-}
-
-/* "field 'value'" for a refusal line, the value escaped and cut short. */
-static void why_value(char *err, size_t errlen, const char *field,
-		      const redisReply *v, const char *rule)
-{
-	char val[80];
-	gw_log_escape(val, sizeof(val), v->str, v->len > 64 ? 64 : v->len);
-	snprintf(err, errlen, "%s '%s%s' %s", field, val,
-		 v->len > 64 ? "..." : "", rule);
-}
-
-/* A Kubernetes name field: a DNS-1123 label, or the route is refused. */
-/* A Kubernetes name: a DNS-1123 label, or (Deployments) a subdomain. */
-static bool name_field(char **dst, const redisReply *v, const char *field,
-		       bool subdomain, char *err, size_t errlen)
-{
-	if (subdomain ? !gw_dns_subdomain(v->str, v->len)
-		      : !gw_dns_label(v->str, v->len)) {
-		why_value(err, errlen, field, v,
-			  subdomain ? "is not a DNS-1123 subdomain"
-				    : "is not a DNS-1123 label");
-		return false;
-	}
-	free(*dst);
-	*dst = dup_reply(v);
-	return true;
-}
-
-static bool upstream_field(struct route *rt, const redisReply *v, char *err,
-			   size_t errlen)
-{
-	char *list = dup_reply(v), *save = NULL;
-	bool ok = true;
-	for (char *t = strtok_r(list, ", ", &save); t && ok;
-	     t = strtok_r(NULL, ", ", &save)) {
-		struct gw_addr a;
-		const char *aerr = NULL;
-		if (rt->naddrs == ROUTESPEC_UPSTREAMS_MAX) {
-			snprintf(err, errlen, "upstream has more than %d addresses",
-				 ROUTESPEC_UPSTREAMS_MAX);
-			ok = false;
-		} else if (gw_addr_parse(t, &a, &aerr) != 0) {
-			char val[80];
-			gw_log_escape(val, sizeof(val), t, strlen(t));
-			snprintf(err, errlen, "upstream '%s': %s", val, aerr);
-			ok = false;
-		} else {
-			rt->addrs = gw_xrealloc(rt->addrs,
-						(rt->naddrs + 1) * sizeof(a));
-			rt->addrs[rt->naddrs++] = a;
-		}
-	}
-	free(list);
-	return ok;
-}
-
-/* A route from an HGETALL reply (flat field/value array), or NULL with the
- * reason in err when a field holds something the gateway must not act on.
- * Unknown fields are ignored (newer writers may add some). */
-static struct route *parse_route(const char *host, const redisReply *r,
-				 char *err, size_t errlen)
-{
-	struct route *rt = route_new(host);
-	bool ok = true, has_project = false, has_vis = false;
-	unsigned long n;
-	for (size_t i = 0; ok && i + 1 < r->elements; i += 2) {
-		const redisReply *k = r->element[i], *v = r->element[i + 1];
-		if (v->type != REDIS_REPLY_STRING)
-			continue;
-		if (field_is(k, "project")) {
-			has_project = true;
-			if (!routespec_project(v->str, v->len)) {
-				why_value(err, errlen, "project", v,
-					  "is not 1-63 of [a-z0-9_-]");
-				ok = false;
-				break;
-			}
-			memcpy(rt->project, v->str, v->len);
-			rt->project[v->len] = '\0';
-		} else if (field_is(k, "visibility")) {
-			/* Anything but an explicit "public" is private: a
-			 * typo must not open a project. */
-			has_vis = true;
-			rt->private_ = !(v->len == 6 &&
-					 memcmp(v->str, "public", 6) == 0);
-		} else if (field_is(k, "upstream")) {
-			ok = upstream_field(rt, v, err, errlen);
-		} else if (field_is(k, "namespace")) {
-			ok = name_field(&rt->namespace_, v, "namespace", false, err,
-					 errlen);
-		} else if (field_is(k, "deployment")) {
-			ok = name_field(&rt->deployment, v, "deployment", true, err,
-					 errlen);
-		} else if (field_is(k, "service")) {
-			ok = name_field(&rt->service, v, "service", false, err,
-					 errlen);
-		} else if (field_is(k, "port")) {
-			ok = routespec_uint(v->str, v->len, 1, 65535, &n);
-			if (ok)
-				rt->port = (unsigned)n;
-			else
-				why_value(err, errlen, "port", v, "is not 1-65535");
-		} else if (field_is(k, "idle_timeout")) {
-			ok = routespec_uint(v->str, v->len, 0,
-					    ROUTESPEC_IDLE_MAX, &n);
-			if (ok)
-				rt->idle_timeout_s = (unsigned)n;
-			else
-				why_value(err, errlen, "idle_timeout", v,
-					  "is not 0-2592000 (seconds)");
-		} else if (field_is(k, "max_replicas")) {
-			ok = routespec_uint(v->str, v->len, 1, 1000, &n);
-			if (ok)
-				rt->max_replicas = (unsigned)n;
-			else
-				why_value(err, errlen, "max_replicas", v,
-					  "is not 1-1000");
-		}
-	}
-	/* Without a project field the id is the host's first label, which
-	 * must then be a valid id itself: never a silently cut one. */
-	if (ok && !has_project &&
-	    !routespec_project(host, strcspn(host, "."))) {
-		snprintf(err, errlen, "no project field, and the first label "
-				      "is not a valid project id");
-		ok = false;
-	}
-	/* The Service defaults to the Deployment's name, which can then only
-	 * be one with no dots (Service names are labels). */
-	if (ok && rt->deployment && !rt->service &&
-	    !gw_dns_label(rt->deployment, strlen(rt->deployment))) {
-		snprintf(err, errlen, "deployment '%s' cannot name the Service: "
-				      "set the service field", rt->deployment);
-		ok = false;
-	}
-	if (!ok) {
-		route_free(rt);
-		return NULL;
-	}
-	/* A hash without a visibility field is private too (fail closed). */
-	if (!has_vis)
-		rt->private_ = true;
-	return rt;
 }
 
 static void set_authoritative(struct routesync *rs, bool on)
@@ -336,7 +177,8 @@ static void fetch_cb(void *arg, redisReply *r)
 		routes_remove(rs->p.routes, f->host);
 	} else {
 		char why[256];
-		struct route *rt = parse_route(f->host, r, why, sizeof(why));
+		struct route *rt =
+			routeparse_hgetall(f->host, r, why, sizeof(why));
 		if (rt)
 			routes_put(rs->p.routes, rt);
 		else
@@ -456,32 +298,25 @@ static void state_cb(void *arg, bool up)
 static void message_cb(void *arg, const char *msg, size_t len)
 {
 	struct routesync *rs = arg;
-	const char *sp = memchr(msg, ' ', len);
-	size_t klen = sp ? (size_t)(sp - msg) : len;
-	size_t nlen = sp ? len - klen - 1 : 0;
-	if (sp && klen == 5 && memcmp(msg, "route", 5) == 0) {
-		if (fetch(rs, sp + 1, nlen, 0) == FETCH_NOT_SENT) {
+	struct routeparse_event ev;
+	switch (routeparse_event(msg, len, &ev)) {
+	case ROUTEPARSE_EVENT_ROUTE:
+		if (fetch(rs, ev.host.p, ev.host.len, 0) == FETCH_NOT_SENT) {
 			/* The table may now be wrong until a resync. */
 			set_authoritative(rs, false);
 			schedule_retry(rs);
 		}
 		return;
-	}
-	char kind[32];
-	gw_log_escape(kind, sizeof(kind), msg, klen > 24 ? 24 : klen);
-	if (sp && nlen > 0 && klen < sizeof(kind) && nlen < 512 &&
-	    rs->p.on_event) {
-		char k[32], name[512];
-		memcpy(k, msg, klen);
-		k[klen] = '\0';
-		memcpy(name, sp + 1, nlen);
-		name[nlen] = '\0';
-		if (rs->p.on_event(rs->p.arg, k, name))
+	case ROUTEPARSE_EVENT_OTHER:
+		if (rs->p.on_event && rs->p.on_event(rs->p.arg, ev.kind, ev.name))
 			return;
+		break;
+	case ROUTEPARSE_EVENT_MALFORMED:
+		break;
 	}
 	/* The name is not logged: it may be a session id. */
 	rs_warn(rs, "event '%s' (%zu bytes) on " EVENTS_CHANNEL " ignored: "
-		    "expected 'route|session|members <name>'", kind, len);
+		    "expected 'route|session|members <name>'", ev.shown, len);
 }
 
 struct routesync *routesync_create(const struct routesync_params *p)

@@ -19,8 +19,9 @@
 static void check_sections(const char *text)
 {
 	static const char *const known[] = {
-		"gateway",   "client",	   "upstream", "redis",	 "auth",
-		"activator", "kubernetes", "log",      "routes", "exec"};
+		"gateway",    "client", "upstream", "redis", "auth",
+		"activator",  "fleet",  "admin",    "tls",   "kubernetes",
+		"log",	      "routes", "exec"};
 	for (const char *line = text; line;) {
 		const char *nl = strchr(line, '\n');
 		const char *s = line;

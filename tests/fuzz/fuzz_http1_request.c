@@ -160,8 +160,8 @@ static size_t gateway_pass(struct client *c, struct evbuffer *up,
 					     &err);
 		if (st != 0) {
 			FUZZ_CHECK(err != NULL);
-			FUZZ_CHECK(st == 400 || st == 431 || st == 501 ||
-				   st == 505);
+			FUZZ_CHECK(st == 400 || st == 417 || st == 431 ||
+				   st == 501 || st == 505);
 			free(head);
 			break;
 		}

@@ -9,11 +9,15 @@ Each target's input starts with control bytes (see the comment at the top of
 tests/fuzz/fuzz_<name>.c); the seeds use a few delivery patterns each."""
 import ast
 import hashlib
+import json
 import os
 import re
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests/lib"))
+from kubeapi import status as kube_status  # noqa: E402  the stand-in's Status bodies
 
 
 def smuggling_cases():
@@ -90,6 +94,150 @@ HOSTNAMES = [
 ]
 
 
+# ---- Kubernetes API bodies (fuzz_kube), shaped as tests/lib/kubeapi.py sends them
+
+
+def kube_slice(name, rv, addrs, port=8080, ready=True, terminating=False, family="IPv4"):
+    return {"kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1",
+            "metadata": {"name": name, "namespace": "apps", "resourceVersion": rv,
+                         "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": family,
+            "endpoints": [{"addresses": addrs,
+                           "conditions": {"ready": ready and not terminating,
+                                          "serving": ready, "terminating": terminating},
+                           "targetRef": {"kind": "Pod", "namespace": "apps", "name": "web-1"}}],
+            "ports": [{"name": "http", "port": port, "protocol": "TCP"}]}
+
+
+def kube_scale(replicas, rv="41"):
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {"name": "web", "namespace": "apps", "resourceVersion": rv, "uid": "u-1"},
+            "spec": {"replicas": replicas} if replicas else {},
+            "status": {"replicas": 0, "selector": "app=web"}}
+
+
+def j(obj):
+    return json.dumps(obj).encode()
+
+
+def kube_seeds():
+    scale = [("scale-0", kube_scale(0)), ("scale-2", kube_scale(2, "9007199254740993")),
+             ("scale-null", {"spec": {"replicas": None}, "metadata": {"resourceVersion": "1"}}),
+             ("scale-neg", {"spec": {"replicas": -3}, "metadata": {"resourceVersion": "1"}}),
+             ("scale-big", {"spec": {"replicas": 2 ** 63 - 1}, "metadata": {"resourceVersion": "1"}}),
+             ("scale-float", {"spec": {"replicas": 1.5}, "metadata": {"resourceVersion": "1"}}),
+             ("scale-no-rv", {"spec": {"replicas": 1}})]
+    stat = [("status-%d" % c, kube_status(c, r, m)) for c, r, m in (
+        (404, "NotFound", "deployments.apps \"web\" not found"),
+        (409, "Conflict", "Operation cannot be fulfilled on deployments.apps \"web\": "
+                          "the object has been modified; please apply your changes"),
+        (410, "Expired", "too old resource version: 12 (40)"),
+        (403, "Forbidden", "deployments.apps \"web\" is forbidden: User \"system:serviceaccount:"
+                           "gw:gateway\" cannot patch resource \"deployments/scale\"" + " x" * 300),
+        (429, "TooManyRequests", "rate limited"), (500, "InternalError", ""))]
+    stat.append(("status-message-not-string", {"kind": "Status", "message": 7}))
+    lst = {"kind": "EndpointSliceList", "apiVersion": "discovery.k8s.io/v1",
+           "metadata": {"resourceVersion": "120"},
+           "items": [kube_slice("web-abc", "100", ["127.0.0.1"]),
+                     kube_slice("web-v6", "101", ["::1", "fe80::1%eth0"], 8443, family="IPv6"),
+                     kube_slice("web-fqdn", "102", ["web.example"], family="FQDN")]}
+    events = [
+        {"type": "ADDED", "object": kube_slice("web-new", "121", ["10.0.0.7", "10.0.0.8"])},
+        {"type": "MODIFIED", "object": kube_slice("web-abc", "122", ["127.0.0.1"], ready=False,
+                                                  terminating=True)},
+        {"type": "BOOKMARK", "object": {"kind": "EndpointSlice",
+                                        "apiVersion": "discovery.k8s.io/v1",
+                                        "metadata": {"resourceVersion": "130"}}},
+        {"type": "DELETED", "object": kube_slice("web-v6", "131", ["::1"])},
+        {"type": "MODIFIED", "object": kube_slice("web-port", "132", ["10.0.0.9"], port=0)},
+        {"type": "ERROR", "object": kube_status(410, "Expired", "too old resource version: 1 (131)")},
+    ]
+    stream = j(lst) + b"\n" + b"\n".join(j(e) for e in events) + b"\n"
+    out = [(k, b"\x00" + j(v)) for k, v in scale]
+    out += [(k, b"\x01" + j(v)) for k, v in stat] + [("status-cut", b"\x81" + j(stat[3][1]))]
+    out += [("list-watch", b"\x02" + stream), ("list-watch-short-bufs", b"\xc6" + stream),
+            ("list-empty", b"\x02" + j({"kind": "EndpointSliceList", "metadata": {}, "items": []})),
+            ("watch-garbage", b"\x02{}\n{\"type\":\"ADDED\"\n" + j(events[0]) + b"\nnot json\n"),
+            ("rv-long", b"\x02" + j({"metadata": {"resourceVersion": "9" * 100}, "items": []}))]
+    return out
+
+
+# ---- Redis replies (fuzz_redis), RESP as Redis writes them
+
+
+def resp(v):
+    if v is None:
+        return b"$-1\r\n"
+    if isinstance(v, int):
+        return b":%d\r\n" % v
+    if isinstance(v, Err):
+        return b"-" + v.text + b"\r\n"
+    if isinstance(v, Status):
+        return b"+" + v.text + b"\r\n"
+    if isinstance(v, (list, tuple)):
+        return b"*%d\r\n" % len(v) + b"".join(resp(e) for e in v)
+    v = v.encode() if isinstance(v, str) else v
+    return b"$%d\r\n%s\r\n" % (len(v), v)
+
+
+class Err:
+    def __init__(self, text):
+        self.text = text
+
+
+class Status:
+    def __init__(self, text):
+        self.text = text
+
+
+def redis_seeds():
+    route = ["project", "app", "visibility", "public", "upstream", "127.0.0.1:9001, [::1]:9002",
+             "idle_timeout", "300"]
+    kube = ["project", "demo", "visibility", "private", "namespace", "apps", "deployment",
+            "web.v2", "service", "web", "port", "8080", "max_replicas", "3", "future_field", "x"]
+    replies = {
+        "route-static": [route],
+        "route-kube": [kube],
+        "route-deployment-no-service": [["deployment", "web.v2", "namespace", "apps"]],
+        "route-bad-port": [["project", "app", "port", "65536"]],
+        "route-bad-upstream": [["upstream", "app.internal:80"]],
+        "route-many-upstreams": [["upstream", ",".join("10.0.0.%d:80" % i for i in range(70))]],
+        "route-empty": [[]],
+        "route-wrongtype": [Err(b"WRONGTYPE Operation against a key holding the wrong kind of value")],
+        "route-odd": [["project", "app", "visibility"]],
+        "route-list": [["app.test", "Demo.Apps.Example.COM.", "[::1]", "bad host", "x" * 300]],
+        "session-valid": [["alice@example.com", "2000000000"]],
+        "session-no-expiry": [["alice", None]],
+        "session-expired": [["alice", "1"]],
+        "session-unknown": [[None, None]],
+        "session-long-user": [["u" * 257, "2000000000"]],
+        "session-big-expiry": [["bob", "99999999999"]],
+        "members": [1, 0, 2, Err(b"NOAUTH Authentication required."), Status(b"OK")],
+        "begin-ours": [["ours", 0, 0]],
+        "begin-wait": [["wait", 9500, 0], ["wait", -2, 0]],
+        "begin-queued": [["queued", 3, 7]],
+        "begin-cold": [["cold", 400, 0], ["cold", "9223372036854775807", 0]],
+        "begin-undrained": [["undrained", 0, 0]],
+        "begin-odd": [["wait", "9223372036854775807", 0], ["queued", "9223372036854775807",
+                                                           "-9223372036854775808"]],
+        "events": [["message", "gw:events", m] for m in (
+            "route app.test", "route ", "session 3q2+7w==", "members demo", "slot demo",
+            "ready demo 127.0.0.1:9001,[::1]:9002", "ready demo " + "10.0.0.1:8080," * 60,
+            "ready  127.0.0.1:1", "draining demo t0k3n", "undrain demo", "cold demo",
+            "login alice", "nonsense", "x" * 40 + " y", "session " + "s" * 600)],
+        "subscribe": [["subscribe", "gw:events", 1]],
+        "nested": [[["a", ["b", [1, None]]], Err(b"ERR x")]],
+    }
+    out = []
+    for k, rs in replies.items():
+        data = b"".join(resp(r) for r in rs)
+        for c in (0x00, 0x09, 0x03, 0x06):
+            out.append(("%s-%d" % (k, c), bytes([c]) + data))
+    out.append(("huge-array", b"\x00*2000000000\r\n"))
+    out.append(("protocol-error", b"\x00*2\r\n$3\r\nabc\r\n!junk\r\n"))
+    return out
+
+
 def write(name, seeds):
     d = os.path.join(HERE, "corpus", name)
     os.makedirs(d, exist_ok=True)
@@ -131,6 +279,8 @@ def main():
                          b"header_max_bytes = 32k\nbuffer_size = 1m\n[upstream]\n"
                          b"tunnel_idle_timeout = 2h\n[log]\nlevel = debug\n")]
     write("config", configs)
+    write("kube", kube_seeds())
+    write("redis", redis_seeds())
     keys = sorted(set(re.findall(rb"(?m)^#?(\w+) =", conf)))
     sections = sorted(set(re.findall(rb"(?m)^\[(\w+)\]", conf)))
     with open(os.path.join(HERE, "config.dict"), "wb") as f:
