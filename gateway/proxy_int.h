@@ -47,6 +47,8 @@ struct tunnel;
 	X(WAKE_READY, 204, "wake status: the app is ready")                   \
 	X(WAKE_FAILED, 503, "the app did not become ready")                    \
 	X(UP_CONNECT, 502, "upstream connect failed")                         \
+	X(UP_NO_RESOURCES, 503, "no descriptor or memory for an upstream "     \
+				"connection")                                 \
 	X(UP_CLOSED, 502, "upstream closed before responding")                \
 	X(UP_BAD_RESPONSE, 502, "invalid upstream response")                  \
 	X(UP_CONNECT_TIMEOUT, 504, "upstream connect timed out")              \
