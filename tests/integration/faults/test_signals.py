@@ -49,13 +49,15 @@ def in_thread(fn, out, key):
     return t
 
 
-def raw_get(port, host, path, pace=None):
-    """GET, read the whole response until close -> (status, body bytes, how)."""
+def raw_get(port, host, path, rate=None):
+    """GET, read the whole response until close (at most `rate` bytes/s)
+    -> (status, body bytes, how, monotonic time of the end)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
     data = bytearray()
     how = "eof"
     s.settimeout(DRAIN + 10)
+    t0 = time.monotonic()
     while True:
         try:
             chunk = s.recv(256 * 1024)
@@ -68,11 +70,11 @@ def raw_get(port, host, path, pace=None):
         if not chunk:
             break
         data += chunk
-        if pace:
-            time.sleep(pace)       # a slowish reader: still in flight at SIGTERM
+        if rate:                   # a slowish reader: still in flight at SIGTERM
+            time.sleep(max(0.0, len(data) / rate - (time.monotonic() - t0)))
     s.close()
     head, _, body = bytes(data).partition(b"\r\n\r\n")
-    return gwtest.status_of(head), body, how
+    return gwtest.status_of(head), body, how, time.monotonic()
 
 
 def test_sigterm_drains_under_load_and_faults(backend, make_gateway):
@@ -89,7 +91,7 @@ def test_sigterm_drains_under_load_and_faults(backend, make_gateway):
             assert load.bad() == [] and load.reconnects == 0
             ts = [in_thread(lambda: raw_get(g.port, "app.test", "/slow/2000"), out, f"slow{i}")
                   for i in range(3)]
-            ts.append(in_thread(lambda: raw_get(g.port, "app.test", f"/bytes/{BIG}", pace=0.01),
+            ts.append(in_thread(lambda: raw_get(g.port, "app.test", f"/bytes/{BIG}", rate=10e6),
                                 out, "download"))
             ts.append(in_thread(lambda: raw_get(g.port, "silent.test", "/"), out, "silent"))
             time.sleep(0.5)
@@ -102,14 +104,17 @@ def test_sigterm_drains_under_load_and_faults(backend, make_gateway):
                 t.join(timeout=10)
         assert rc == 0
         assert exited < DRAIN + 2, exited
+        # In flight at SIGTERM (they ended after it), and complete.
         for i in range(3):
-            status, body, how = out[f"slow{i}"][0]
+            status, body, how, end = out[f"slow{i}"][0]
             assert (status, body) == (200, b"slow done\n"), out[f"slow{i}"]
-        status, body, how = out["download"][0]
+            assert end > t_term
+        status, body, how, end = out["download"][0]
         assert status == 200 and len(body) == BIG and hashlib.sha256(body).hexdigest() == sha, \
             (status, len(body), how)
+        assert end > t_term + 0.5
         # The app that never answers: cut at drain_timeout, closed, no hang.
-        (status, body, how), took = out["silent"]
+        (status, body, how, end), took = out["silent"]
         assert how in ("eof", "reset") and took < DRAIN + 3, out["silent"]
         # Load clients: every request sent was answered 200; after SIGTERM a
         # connection is closed between requests and new ones are refused.
@@ -148,7 +153,8 @@ app-held0001.localhost = 127.0.0.1:{port} exec sh {script}
     rc = g.proc.wait(timeout=DRAIN + 5)
     exited = time.monotonic() - t_term
     t.join(timeout=10)
-    (status, body, how), took = out["held"]
+    (status, body, how, end), took = out["held"]
+    assert end > t_term
     assert status == 200 and b'"path": "/echo"' in body, out["held"]
     assert rc == 0 and exited < DRAIN + 2, (rc, exited)
     # Nothing left behind: the app went with the gateway.
