@@ -281,7 +281,8 @@ void conn_fail(struct conn *c, enum proxy_err err, const char *detail)
 					       err == PROXY_ERR_WAKE_FAILED
 				       ? 5
 			       : err == PROXY_ERR_WAKING_PAGE ||
-					       err == PROXY_ERR_UP_NO_RESOURCES
+					       err == PROXY_ERR_UP_NO_RESOURCES ||
+					       err == PROXY_ERR_DRAIN_HELD
 				       ? 1
 				       : 0,
 		.www_auth = err == PROXY_ERR_AUTH_REQUIRED,
@@ -743,6 +744,21 @@ void proxy_shutdown(struct proxy *px)
 		if (c->state == CONN_IDLE &&
 		    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
 			conn_close(c);
+	}
+}
+
+void proxy_drain_cut(struct proxy *px)
+{
+	struct conn *c, *next;
+	for (c = TAILQ_FIRST(&px->conns); c; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c->state != CONN_EXCHANGE || !c->x.act_hold)
+			continue;
+		conn_enter(c);
+		conn_unhold(c);
+		event_del(c->timer); /* the waking-page grace */
+		conn_fail(c, PROXY_ERR_DRAIN_HELD, NULL);
+		conn_leave(c);
 	}
 }
 

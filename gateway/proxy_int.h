@@ -46,6 +46,7 @@ struct tunnel;
 	X(WAKING_PAGE, 503, "browser shown the waking page")                   \
 	X(WAKE_READY, 204, "wake status: the app is ready")                   \
 	X(WAKE_FAILED, 503, "the app did not become ready")                    \
+	X(DRAIN_HELD, 503, "still held for a wake at drain_timeout")           \
 	X(UP_CONNECT, 502, "upstream connect failed")                         \
 	X(UP_NO_RESOURCES, 503, "no descriptor or memory for an upstream "     \
 				"connection")                                 \
