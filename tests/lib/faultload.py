@@ -143,6 +143,15 @@ def rst_close(sock):
     sock.close()
 
 
+def nofile_limit(n):
+    """A preexec_fn: RLIMIT_NOFILE n, soft and hard (the child cannot raise it)."""
+    import resource
+
+    def apply():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+    return apply
+
+
 def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 

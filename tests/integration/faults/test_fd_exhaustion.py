@@ -4,7 +4,6 @@ It must stop accepting (the kernel's backlog holds the rest), not crash,
 not spin on accept(), keep its kept-alive clients answered, and serve again
 as soon as descriptors are free."""
 import os
-import resource
 import socket
 import sys
 import time
@@ -13,14 +12,10 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "lib"))
 import gwtest  # noqa: E402
-from faultload import Load, cpu_seconds, fd_count  # noqa: E402
+from faultload import Load, cpu_seconds, fd_count, nofile_limit  # noqa: E402
 
 NOFILE = 64
 FLOOD = 150
-
-
-def low_nofile():
-    resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
 
 
 @pytest.fixture
@@ -32,7 +27,7 @@ keepalive_timeout = 30s
 [upstream]
 first_byte_timeout = 2s
 connect_timeout = 1s
-""", popen={"preexec_fn": low_nofile})
+""", popen={"preexec_fn": nofile_limit(NOFILE)})
     yield g
     rc = g.stop()
     g.check_clean()
