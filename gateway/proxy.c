@@ -741,9 +741,13 @@ void proxy_shutdown(struct proxy *px)
 	struct conn *c, *next;
 	for (c = TAILQ_FIRST(&px->conns); c; c = next) {
 		next = TAILQ_NEXT(c, link);
+		/* Idle as far as we have read: the client's next request may
+		 * be in the kernel already, and close() with unread bytes
+		 * sends RST. A lingering close sends FIN and discards, which
+		 * the client takes for the ordinary idle close (and retries). */
 		if (c->state == CONN_IDLE &&
 		    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
-			conn_close(c);
+			conn_linger_close(c);
 	}
 }
 

@@ -5,7 +5,8 @@ something else, and recording every outcome, so the test can assert that
 the clients it did not aim at saw nothing.
 
 Outcomes are status codes (int) or the name of the exception that ended the
-exchange ("ConnectionResetError", "timeout", ...). A closed kept-alive
+exchange ("ConnectionResetError", "timeout", ...), prefixed with "fresh:"
+when it was the first request on a new connection. A closed kept-alive
 connection is reopened and counted in `reconnects`: closing an idle
 connection is allowed by HTTP/1.1, answering a request wrongly is not."""
 import http.client
@@ -45,7 +46,8 @@ class Load:
     def _run(self):
         conn = None
         while not self.stop_ev.is_set():
-            if conn is None:
+            fresh = conn is None
+            if fresh:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
             try:
                 conn.request("GET", self.path, headers={"Host": self.host, **self.headers})
@@ -67,6 +69,8 @@ class Load:
                 continue
             except (OSError, http.client.HTTPException) as e:
                 outcome = "timeout" if isinstance(e, socket.timeout) else type(e).__name__
+                if fresh and outcome != "ConnectionRefusedError":
+                    outcome = "fresh:" + outcome
                 conn.close()
                 conn = None
             with self.lock:

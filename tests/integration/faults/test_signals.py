@@ -120,7 +120,10 @@ def test_sigterm_drains_under_load_and_faults(backend, make_gateway):
         # connection is closed between requests and new ones are refused.
         answered = [o for o in load.statuses() if isinstance(o, int)]
         assert set(answered) == {200}, set(answered)
-        assert set(load.statuses()) <= {200, "ConnectionRefusedError"}, set(load.statuses())
+        # (a reset only for a connection new at the signal: see
+        # test_sigterm_during_faults.check_load)
+        assert set(load.statuses()) <= {200, "ConnectionRefusedError",
+                                        "fresh:ConnectionResetError"}, set(load.statuses())
         assert n_before > 50
         print(f"SIGTERM: exited 0 after {exited:.2f} s (drain_timeout {DRAIN:g}s); 3 slow and "
               f"a {BIG // 1000000} MB download completed; the silent app's client closed "
