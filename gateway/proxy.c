@@ -228,13 +228,15 @@ void conn_fail(struct conn *c, enum proxy_err err, const char *detail)
 	enum gw_log_level lvl = status >= 500	  ? GW_LOG_WARN
 				: https_redirect ? GW_LOG_DEBUG
 						 : GW_LOG_INFO;
-	/* Refusals of private projects and 503s while Redis is down: any
-	 * client can have as many as it likes, so the log gets a sample. */
+	/* Refusals of private projects, 503s while Redis is down and while
+	 * descriptors run out: any client can have as many as it likes, so
+	 * the log gets a sample. */
 	bool refusal = err == PROXY_ERR_AUTH_LOGIN ||
 		       err == PROXY_ERR_AUTH_REQUIRED ||
 		       err == PROXY_ERR_AUTH_FORBIDDEN ||
 		       err == PROXY_ERR_AUTH_UNAVAILABLE ||
-		       err == PROXY_ERR_ROUTES_UNAVAILABLE;
+		       err == PROXY_ERR_ROUTES_UNAVAILABLE ||
+		       err == PROXY_ERR_UP_NO_RESOURCES;
 	unsigned dropped = 0;
 	if (lvl <= gw_log_threshold &&
 	    (!refusal || gw_ratelimit_allow(&c->px->refusal_rl, gw_now_ms(),
@@ -277,12 +279,16 @@ void conn_fail(struct conn *c, enum proxy_err err, const char *detail)
 				    : NULL,
 		.text = https_redirect ? "This page is served over HTTPS." : NULL,
 		.hsts = c->tls ? c->cfg->tls_hsts : NULL,
-		/* A waking app: worth trying again shortly. */
+		/* A waking app, or descriptors running out for a moment:
+		 * worth trying again shortly. */
 		.retry_after = err == PROXY_ERR_HOLD_FULL ||
 					       err == PROXY_ERR_WAKE_FAILED
 				       ? 5
-			       : err == PROXY_ERR_WAKING_PAGE ? 1
-							      : 0,
+			       : err == PROXY_ERR_WAKING_PAGE ||
+					       err == PROXY_ERR_UP_NO_RESOURCES ||
+					       err == PROXY_ERR_DRAIN_HELD
+				       ? 1
+				       : 0,
 		.www_auth = err == PROXY_ERR_AUTH_REQUIRED,
 		.waking = err == PROXY_ERR_WAKING_PAGE,
 	};
@@ -779,9 +785,28 @@ void proxy_shutdown(struct proxy *px)
 	struct conn *c, *next;
 	for (c = TAILQ_FIRST(&px->conns); c; c = next) {
 		next = TAILQ_NEXT(c, link);
+		/* Idle as far as we have read: the client's next request may
+		 * be in the kernel already, and close() with unread bytes
+		 * sends RST. A lingering close sends FIN and discards, which
+		 * the client takes for the ordinary idle close (and retries). */
 		if (c->state == CONN_IDLE &&
 		    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
-			conn_close(c);
+			conn_linger_close(c);
+	}
+}
+
+void proxy_drain_cut(struct proxy *px)
+{
+	struct conn *c, *next;
+	for (c = TAILQ_FIRST(&px->conns); c; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c->state != CONN_EXCHANGE || !c->x.act_hold)
+			continue;
+		conn_enter(c);
+		conn_unhold(c);
+		event_del(c->timer); /* the waking-page grace */
+		conn_fail(c, PROXY_ERR_DRAIN_HELD, NULL);
+		conn_leave(c);
 	}
 }
 

@@ -57,6 +57,11 @@ void proxy_accept_tls(struct proxy *px, struct bufferevent *bev,
  * current exchange with "Connection: close". */
 void proxy_shutdown(struct proxy *px);
 
+/* drain_timeout ran out, the loop ends shortly: requests still held for a
+ * wake, which never reached the app, get 503 + Retry-After (and close) now
+ * rather than a silent close; give the loop a moment to write them. */
+void proxy_drain_cut(struct proxy *px);
+
 void proxy_get_stats(const struct proxy *px, struct proxy_stats *out);
 
 /* Reload: connections accepted from now on use cfg (a reference is

@@ -49,7 +49,10 @@ struct tunnel;
 	X(WAKING_PAGE, 503, "browser shown the waking page")                   \
 	X(WAKE_READY, 204, "wake status: the app is ready")                   \
 	X(WAKE_FAILED, 503, "the app did not become ready")                    \
+	X(DRAIN_HELD, 503, "still held for a wake at drain_timeout")           \
 	X(UP_CONNECT, 502, "upstream connect failed")                         \
+	X(UP_NO_RESOURCES, 503, "no descriptor or memory for an upstream "     \
+				"connection")                                 \
 	X(UP_CLOSED, 502, "upstream closed before responding")                \
 	X(UP_BAD_RESPONSE, 502, "invalid upstream response")                  \
 	X(UP_CONNECT_TIMEOUT, 504, "upstream connect timed out")              \
@@ -190,6 +193,7 @@ struct proxy_counters {
 	uint64_t connect_refused;   /* upstream connects refused */
 	uint64_t connect_timeouts;  /* upstream connects timed out */
 	uint64_t connect_errors;    /* other upstream connect failures */
+	uint64_t connect_no_fds;    /* no socket: this process out of descriptors */
 	uint64_t retries;           /* stale pooled connections retried */
 };
 

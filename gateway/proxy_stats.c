@@ -60,6 +60,8 @@ static const struct stats_metric proxy_metrics[] = {
 	 PC(connect_timeouts), .label = "reason", .label_value = "timeout"},
 	{"gateway_upstream_connect_failures", CONNECT_HELP, STATS_COUNTER,
 	 PC(connect_errors), .label = "reason", .label_value = "error"},
+	{"gateway_upstream_connect_failures", CONNECT_HELP, STATS_COUNTER,
+	 PC(connect_no_fds), .label = "reason", .label_value = "no_descriptors"},
 	{"gateway_upstream_retries",
 	 "Requests sent again on a fresh connection after a stale pooled one "
 	 "failed.",

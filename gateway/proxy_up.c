@@ -92,7 +92,7 @@ static void up_connected(struct conn *c)
 	struct evbuffer *scratch = c->px->scratch;
 	if (rewrite_request_head(scratch, &x->req, &o) != 0) {
 		evbuffer_drain(scratch, evbuffer_get_length(scratch));
-		conn_fail(c, PROXY_ERR_UP_CONNECT, "out of memory");
+		conn_fail(c, PROXY_ERR_UP_NO_RESOURCES, "out of memory");
 		return;
 	}
 	x->req_started = true;
@@ -131,10 +131,17 @@ static void up_open(struct conn *c, bool allow_pool)
 		up_connected(c);
 		return;
 	}
-	x->up = upstream_connect(c->px->pool, x->up_addr, &err);
+	bool local = false;
+	x->up = upstream_connect(c->px->pool, x->up_addr, &err, &local);
 	if (!x->up) {
-		c->px->ctr.connect_errors++;
-		conn_fail(c, PROXY_ERR_UP_CONNECT, err);
+		/* Out of descriptors is this process's trouble, and passing:
+		 * 503 + Retry-After, not a 502 that blames the app. */
+		if (local)
+			c->px->ctr.connect_no_fds++;
+		else
+			c->px->ctr.connect_errors++;
+		conn_fail(c, local ? PROXY_ERR_UP_NO_RESOURCES : PROXY_ERR_UP_CONNECT,
+			  err);
 		return;
 	}
 	up_setup(c, x->up, true);
@@ -185,7 +192,7 @@ void up_start(struct conn *c)
 	if (!c->up_timer) {
 		c->up_timer = evtimer_new(c->px->base, up_timer_cb, c);
 		if (!c->up_timer) {
-			conn_fail(c, PROXY_ERR_UP_CONNECT, "out of memory");
+			conn_fail(c, PROXY_ERR_UP_NO_RESOURCES, "out of memory");
 			return;
 		}
 	}

@@ -197,8 +197,9 @@ void upstream_pool_put(struct upstream_pool *pool, const struct gw_addr *addr,
 
 struct bufferevent *upstream_connect(struct upstream_pool *pool,
 				     const struct gw_addr *addr,
-				     const char **err)
+				     const char **err, bool *local)
 {
+	*local = true;
 	evutil_socket_t fd = socket(addr->ss.ss_family,
 				    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -219,6 +220,7 @@ struct bufferevent *upstream_connect(struct upstream_pool *pool,
 	if (bufferevent_socket_connect(bev, (const struct sockaddr *)&addr->ss,
 				       (int)addr->len) != 0) {
 		/* Immediate failures (ENETUNREACH...) are reported here. */
+		*local = false;
 		*err = strerror(errno ? errno : ECONNREFUSED);
 		bufferevent_free(bev);
 		return NULL;

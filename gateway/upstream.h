@@ -53,10 +53,13 @@ void upstream_pool_put(struct upstream_pool *pool, const struct gw_addr *addr,
 
 /* Start a non-blocking connect (TCP_NODELAY). Returns a bufferevent that
  * reports BEV_EVENT_CONNECTED or an error through the callbacks the caller
- * sets next, or NULL with *err when no socket could be made (EMFILE). */
+ * sets next, or NULL with *err. *local tells whose failure that was: true
+ * when this process ran out (EMFILE, ENFILE, ENOBUFS, ENOMEM: no socket
+ * could be made, nothing reached the app), false when the connect itself
+ * failed at once (ENETUNREACH...). */
 struct bufferevent *upstream_connect(struct upstream_pool *pool,
 				     const struct gw_addr *addr,
-				     const char **err);
+				     const char **err, bool *local);
 
 void upstream_pool_stats(const struct upstream_pool *pool,
 			 struct upstream_stats *out);

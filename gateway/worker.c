@@ -391,7 +391,10 @@ static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	proxy_get_stats(w->proxy, &st);
 	gw_log(GW_LOG_WARN, "worker",
 	       "drain timeout: closing %u connection(s) still open", st.open);
-	event_base_loopexit(w->base, NULL);
+	proxy_drain_cut(w->proxy);
+	/* A few loop turns to write those 503s; nothing waits longer. */
+	struct timeval tv = {0, 100 * 1000};
+	event_base_loopexit(w->base, &tv);
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)

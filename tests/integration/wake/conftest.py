@@ -1,11 +1,7 @@
 """The kenv fixture: Kubernetes API stand-ins and gateways on them."""
-import os
-import sys
-
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from kubefix import KubeEnv  # noqa: E402
+from kubefix import KubeEnv   # tests/lib, on the path from ../conftest.py
 
 
 @pytest.fixture

@@ -1,11 +1,9 @@
-"""Helpers for the Kubernetes tests: the API stand-in and a gateway on it
-(routes in Redis), each declared inline by the test that needs it."""
-import os
-import sys
+"""Helpers for the Kubernetes tests (tests/integration/wake/, faults/): the
+API stand-in and a gateway on it (routes in Redis), each declared inline by
+the test that needs it."""
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "lib"))
-import gwtest  # noqa: E402
+import gwtest
 
 KHOST = "app-kube0001.apps.test"
 
