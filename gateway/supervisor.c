@@ -39,6 +39,7 @@
 #include "core/log.h"
 #include "core/procstats.h"
 #include "core/stats.h"
+#include "core/stopsig.h"
 #include "core/compat.h"
 
 #define SUP_MAX_WORKERS 64
@@ -524,15 +525,8 @@ static void sup_free(struct supervisor *s)
 	}
 	struct event *sigs[] = {s->sig_term, s->sig_int, s->sig_hup,
 				s->sig_chld, s->reload_timer};
-	/* Freeing a signal event restores the default action: a stop
-	 * signal arriving while we are already stopping must not kill us
-	 * with a signal status (a forked child sets its own after this). */
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGINT, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	for (size_t i = 0; i < GW_ARRAY_LEN(sigs); i++)
-		if (sigs[i])
-			event_free(sigs[i]);
+	/* A forked child sets its own actions after this. */
+	stopsig_free_events(sigs, GW_ARRAY_LEN(sigs));
 	stats_unregister(s->reg);
 	procstats_destroy(s->proc);
 	stats_destroy(s->stats);

@@ -38,6 +38,7 @@
 #include "core/log.h"
 #include "core/resolve.h"
 #include "core/stats.h"
+#include "core/stopsig.h"
 #include "core/compat.h"
 
 struct worker {
@@ -652,17 +653,8 @@ void worker_destroy(struct worker *w)
 	routesync_destroy(w->rsync); /* fails its own outstanding reads */
 	resolver_destroy(w->resolver); /* after the connections using it */
 	routes_destroy(w->routes);
-	/* Freeing a signal event restores the default action: a stop signal
-	 * arriving while we are already stopping must not kill us. */
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGINT, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	if (w->sig_term)
-		event_free(w->sig_term);
-	if (w->sig_int)
-		event_free(w->sig_int);
-	if (w->sig_hup)
-		event_free(w->sig_hup);
+	struct event *sigs[] = {w->sig_term, w->sig_int, w->sig_hup};
+	stopsig_free_events(sigs, GW_ARRAY_LEN(sigs));
 	if (w->drain_timer)
 		event_free(w->drain_timer);
 	stats_destroy(w->stats); /* after every module that registered */
