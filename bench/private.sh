@@ -33,9 +33,11 @@ tmp=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
-port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A free port below the kernel's ephemeral range (tests/lib/gwtest.py), so no
+# client socket of an earlier wrk run can hold it.
+port() { /usr/bin/python3 -c 'import sys; sys.path.insert(0, "tests/lib"); import gwtest; print(gwtest.free_port())'; }
 APP_PORT=$(port); GW_PORT=$(port); GW0_PORT=$(port); RD_PORT=$(port)
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "nothing on port $1" >&2; exit 1; }
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "nothing on port $1" >&2; tail -n 5 "$tmp"/gw*.log >&2 2>/dev/null; exit 1; }
 
 if [ -n "$NGINX" ]; then
   mkdir -p "$tmp/app"
@@ -78,7 +80,9 @@ until redis-cli -p "$RD_PORT" ping 2>/dev/null | grep -q PONG; do sleep 0.05; do
 } | redis-cli -p "$RD_PORT" >/dev/null
 
 start_gw() {  # $1 port, $2 cache_ttl
-  printf '[redis]\naddress = 127.0.0.1:%s\n[auth]\ncache_ttl = %s\n' "$RD_PORT" "$2" >"$tmp/gw$1.conf"
+  # No admin listener: two gateways run at once, and this measures requests.
+  printf '[redis]\naddress = 127.0.0.1:%s\n[auth]\ncache_ttl = %s\n[admin]\nlisten =\n' \
+    "$RD_PORT" "$2" >"$tmp/gw$1.conf"
   "$GW" -c "$tmp/gw$1.conf" --listen "127.0.0.1:$1" --workers 1 --log-level info \
     --access-log off 2>"$tmp/gw$1.log" &
   pids+=($!)

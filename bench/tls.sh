@@ -101,6 +101,8 @@ default_cert = bench
 [log]
 level = warn
 access_log = off
+[admin]
+listen =
 [routes]
 app.bench = 127.0.0.1:$APP_PORT
 CONF
