@@ -47,14 +47,6 @@ while True:
 '''
 
 
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def activation(tmp, runs):
     app = os.path.join(tmp, "app.py")
     with open(app, "w") as f:
@@ -181,7 +173,7 @@ hold_timeout = 120s
 {host} = 127.0.0.1:{port} sleep 3; exec {nginx} -p {ndir} -c {ndir}/nginx.conf -g 'daemon off;'
 """)
     try:
-        base = rss_kb(g.proc.pid)
+        base = gwtest.rss_kib(g.proc.pid)
         sel = selectors.DefaultSelector()
         socks = []
         for i in range(n):
@@ -191,13 +183,13 @@ hold_timeout = 120s
             sel.register(s, selectors.EVENT_READ, [b""])
             socks.append(s)
         time.sleep(0.5)
-        held_rss = rss_kb(g.proc.pid)   # everything held, nothing released yet
+        held_rss = gwtest.rss_kib(g.proc.pid)   # everything held, nothing released yet
         peak = held_rss
         ok = 0
         pending = n
         deadline = time.time() + 120
         while pending and time.time() < deadline:
-            peak = max(peak, rss_kb(g.proc.pid))
+            peak = max(peak, gwtest.rss_kib(g.proc.pid))
             for key, _ in sel.select(timeout=0.5):
                 try:
                     chunk = key.fileobj.recv(65536)

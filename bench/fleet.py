@@ -55,14 +55,6 @@ replica_ttl = 3s
 """
 
 
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def log_time(line):
     stamp = line.split(" ", 1)[0].rstrip("Z")
     base, ms = stamp.split(".")
@@ -200,19 +192,6 @@ def ready_news(tmp, held, news_only):
         rd.stop()
 
 
-def load_routes(r, n, upstream):
-    pipe = r.pipeline(transaction=False)
-    for i in range(n):
-        host = f"app-r{i:06d}.apps.test"
-        pipe.hset(f"gw:route:{host}", mapping={"project": f"app-r{i:06d}",
-                                               "visibility": "public",
-                                               "upstream": upstream})
-        pipe.sadd("gw:routes", host)
-        if i % 5000 == 4999:
-            pipe.execute()
-    pipe.execute()
-
-
 def routes(tmp, n):
     os.makedirs(os.path.join(tmp, "redis"))
     rd = gwtest.Redis(os.path.join(tmp, "redis"))
@@ -223,10 +202,10 @@ def routes(tmp, n):
         os.makedirs(d0)
         g = gwtest.Gateway(d0, {}, conf)
         wait(lambda: "in sync with Redis" in g.stderr(), 10)
-        base = rss_kib(g.proc.pid)
+        base = gwtest.rss_kib(g.proc.pid)
         g.stop()
         t = time.time()
-        load_routes(rd.r, n, "127.0.0.1:9")
+        gwtest.load_routes(rd.r, n, "127.0.0.1:9")
         loaded = time.time() - t
         d1 = os.path.join(tmp, "full")
         os.makedirs(d1)
@@ -236,7 +215,7 @@ def routes(tmp, n):
         wait(lambda: want in g.stderr(), 300)
         line = first_line(g, want)
         sync = (log_time(line) - t0) if line else float("nan")
-        rss = rss_kib(g.proc.pid)
+        rss = gwtest.rss_kib(g.proc.pid)
         took = []
         for i in range(5):
             h = f"app-chg{i:03d}.apps.test"

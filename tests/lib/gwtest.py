@@ -326,6 +326,42 @@ def ctl(conf, *args, timeout=10):
                           text=True, timeout=timeout)
 
 
+def rss_kib(pid, children=False):
+    """VmRSS of process pid in KiB (0 once it is gone); with children=True
+    the sum over pid and its direct children (a supervisor's workers)."""
+    pids = [pid]
+    if children:
+        try:
+            for t in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{t}/children") as f:
+                    pids += [int(p) for p in f.read().split()]
+        except OSError:
+            pass
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next((int(l.split()[1]) for l in f if l.startswith("VmRSS:")), 0)
+        except OSError:
+            pass
+    return total
+
+
+def load_routes(r, n, upstream, prefix="app-r", batch=2000):
+    """n public routes {prefix}NNNNNN.apps.test -> upstream, written to Redis
+    r (redis-py) the way gatewayctl lays them out, pipelined in batches."""
+    pipe = r.pipeline(transaction=False)
+    for i in range(n):
+        host = f"{prefix}{i:06d}.apps.test"
+        pipe.hset(f"gw:route:{host}", mapping={"project": f"{prefix}{i:06d}",
+                                               "visibility": "public",
+                                               "upstream": upstream})
+        pipe.sadd("gw:routes", host)
+        if i % batch == batch - 1:
+            pipe.execute()
+    pipe.execute()
+
+
 def wait_for(pred, timeout=3.0, step=0.01):
     """Poll pred() until true; returns the seconds it took, or raises."""
     t0 = time.monotonic()

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+import gwtest
 from gwtest import status_of
 from rawapp import RawApp
 
@@ -28,14 +29,6 @@ first_byte_timeout = 2s
     yield make
     for a in apps:
         a.stop()
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def read_all(s, timeout=10):
@@ -66,12 +59,12 @@ def test_interim_flood_is_capped_while_the_client_does_not_read(app_gw):
             sent.append(n)
 
     app, gw = app_gw(flood)
-    before = rss_kib(gw.proc.pid)
+    before = gwtest.rss_kib(gw.proc.pid)
     s = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.sendall(b"GET / HTTP/1.1\r\nHost: app.test\r\n\r\n")
     time.sleep(3)  # not reading
-    grown = rss_kib(gw.proc.pid) - before
+    grown = gwtest.rss_kib(gw.proc.pid) - before
     assert grown < 20 * 1024, f"gateway grew by {grown} KiB"
     got = read_all(s)
     s.close()

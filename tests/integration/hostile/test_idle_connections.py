@@ -28,11 +28,6 @@ def nofile():
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
-
-
 def paused(gw):
     m = gw.metrics()
     return next(v for k, v in m.items() if k.startswith("gateway_listener_paused"))
@@ -55,7 +50,7 @@ header_timeout = {HEADER_TIMEOUT_S}s
 """)
     r, _ = gw.request("GET", "/echo", "app.test")
     assert r.status == 200
-    before = rss_kb(gw.proc.pid)
+    before = gwtest.rss_kib(gw.proc.pid)
     t0 = time.monotonic()
     idle = []
     opened = {}
@@ -67,7 +62,7 @@ header_timeout = {HEADER_TIMEOUT_S}s
     # All held by the gateway (accepted, each with its header_timeout).
     gwtest.wait_for(lambda: gw.metrics()["gateway_connections_open"] == IDLE, timeout=30,
                     step=0.2)
-    after = rss_kb(gw.proc.pid)
+    after = gwtest.rss_kib(gw.proc.pid)
     assert paused(gw) == 0
     # A normal request is served while they are open.
     t1 = time.monotonic()

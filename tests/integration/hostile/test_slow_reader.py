@@ -84,24 +84,6 @@ def app():
     a.close()
 
 
-def rss_kb(pid):
-    """VmRSS of the gateway and its workers, in kB."""
-    total = 0
-    pids = [pid]
-    try:
-        for t in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{t}/children") as f:
-                pids += [int(p) for p in f.read().split()]
-    except OSError:
-        pass
-    for p in pids:
-        with open(f"/proc/{p}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-    return total
-
-
 def tcp_max(name):
     with open(f"/proc/sys/net/ipv4/{name}") as f:
         return int(f.read().split()[2])
@@ -156,7 +138,7 @@ read_timeout = 60s
         got += len(warm.recv(65536))
     warm.close()
     time.sleep(0.5)
-    before = rss_kb(gw.proc.pid)
+    before = gwtest.rss_kib(gw.proc.pid, children=True)
     clients = [slow_reader(gw.port) for _ in range(N)]
     try:
         check_bounded(gw, app, before)
@@ -169,7 +151,7 @@ read_timeout = 60s
 def check_bounded(gw, app, before):
     gwtest.wait_for(lambda: len(app.sent) == N + 1, timeout=20)
     sent = wait_still(app)
-    after = rss_kb(gw.proc.pid)
+    after = gwtest.rss_kib(gw.proc.pid, children=True)
     growth_mb = (after - before) / 1024
     per_conn_sent = [app.sent[k] for k in app.sent if k != 1]
     print(f"\nslow readers: {N}, gateway RSS {before} kB -> {after} kB "
@@ -245,7 +227,7 @@ keepalive_requests = 1000000
 level = warn
 """)
     req = b"GET /x HTTP/1.1\r\nHost: nobody.test\r\n\r\n"
-    before = rss_kb(gw.proc.pid)
+    before = gwtest.rss_kib(gw.proc.pid, children=True)
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.connect(("127.0.0.1", gw.port))
@@ -264,7 +246,7 @@ level = warn
                 break  # the gateway stopped reading us
             time.sleep(0.05)
     assert stalled_since is not None, "the gateway read everything: no backpressure"
-    after = rss_kb(gw.proc.pid)
+    after = gwtest.rss_kib(gw.proc.pid, children=True)
     print(f"\npipelined without reading: {sent // len(req)} requests "
           f"({sent / 2**20:.1f} MB) taken before the gateway stopped reading; RSS "
           f"{before} -> {after} kB")

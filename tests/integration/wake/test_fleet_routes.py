@@ -12,36 +12,15 @@ import gwtest  # noqa: E402
 N = 10000
 
 
-def load_routes(r, n, upstream, prefix="app-r"):
-    pipe = r.pipeline(transaction=False)
-    for i in range(n):
-        host = f"{prefix}{i:06d}.apps.test"
-        pipe.hset(f"gw:route:{host}", mapping={"project": f"{prefix}{i:06d}",
-                                               "visibility": "public",
-                                               "upstream": upstream})
-        pipe.sadd("gw:routes", host)
-        if i % 2000 == 1999:
-            pipe.execute()
-    pipe.execute()
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def test_ten_thousand_routes_load_and_changes_still_arrive_fast(redis_server, backend,
                                                                  make_gateway):
     r = redis_server.r
-    load_routes(r, N, backend.addr)
+    gwtest.load_routes(r, N, backend.addr)
     t0 = time.monotonic()
     g = make_gateway({}, config=f"[redis]\naddress = {redis_server.addr}\n")
     gwtest.wait_for(lambda: f"in sync with Redis: {N} route(s)" in g.stderr(), timeout=60)
     load_s = time.monotonic() - t0
-    rss = rss_kib(g.proc.pid)
+    rss = gwtest.rss_kib(g.proc.pid)
     print(f"\n{N} routes: in sync {load_s * 1000:.0f} ms after start, RSS {rss / 1024:.1f} MiB")
     assert load_s < 30
     assert rss < 256 * 1024
